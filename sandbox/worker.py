@@ -224,30 +224,34 @@ class _OutputPool:
     def __init__(self) -> None:
         # give() runs from weakref finalizers, at any allocation in any thread;
         # a deque append needs no lock, so it can never deadlock.
-        self.returned: deque[tuple[int, int]] = deque()
+        self.returned: deque[tuple[int, int, int]] = deque()
         self.closed = False
 
-    def give(self, fd: int, nbytes: int) -> None:
+    def give(self, buffer_id: int, fd: int, nbytes: int) -> None:
         if self.closed:
             _close_all([fd])
         else:
-            self.returned.append((fd, nbytes))
+            self.returned.append((buffer_id, fd, nbytes))
 
-    def take(self, nbytes: int) -> int:
-        """A returned buffer of exactly `nbytes`, else a new one; other returned buffers are freed."""
-        found = None
+    def take(self, nbytes: int, new_id: int) -> tuple[int, int, list[int]]:
+        """(id, fd) of a returned buffer of exactly `nbytes`, else of a new one with `new_id`;
+        plus the ids of other returned buffers, which are freed here."""
+        found, freed = None, []
         while self.returned:
-            fd, size = self.returned.popleft()
+            buffer_id, fd, size = self.returned.popleft()
             if found is None and size == nbytes:
-                found = fd
+                found = (buffer_id, fd)
             else:
                 _close_all([fd])
-        return found if found is not None else shm.create(nbytes, "sandbox-merged")
+                freed.append(buffer_id)
+        if found is None:
+            found = (new_id, shm.create(nbytes, "sandbox-merged"))
+        return found[0], found[1], freed
 
     def close(self) -> None:
         self.closed = True
         while self.returned:
-            _close_all([self.returned.popleft()[0]])
+            _close_all([self.returned.popleft()[1]])
 
 
 class _State:
@@ -338,7 +342,6 @@ class SandboxWorker:
             start = time.monotonic() - static.seconds
             reply = self._exchange(
                 {"op": "probe", "code": code, "seed": int(seed)},
-                [],
                 total_s=self.limits.wall_seconds_per_probe,
                 step_s=self.limits.wall_seconds_per_probe,
                 what=lambda done, whole: f"exceeded the probe's wall-clock limit of {self.limits.wall_seconds_per_probe:g}s",
@@ -431,29 +434,39 @@ class SandboxWorker:
     def _exchange(
         self,
         message: dict[str, Any],
-        fds: list[int],
         *,
         total_s: float,
         step_s: float,
         what: Callable[[int, bool], str],
         staged: _Staged | None = None,
+        output: tuple[int, int] | None = None,
     ) -> Diagnosis:
-        """Send one request, wait for its result under the wall limits, survive anything."""
+        """Send one request, wait for its result under the wall limits, survive anything.
+
+        Shared buffers (staged task vectors, output buffers) travel as
+        descriptors only the first time a worker process sees them; it keeps
+        them mapped until a later request lists them under "drop".
+        """
         process = self._process()
         message["drop"] = [i for i in self._state.to_drop if i in process.sets_sent]
         process.sets_sent.difference_update(self._state.to_drop)
         self._state.to_drop.clear()
+        fds: list[int] = []
         if staged is not None and staged.id not in process.sets_sent:
-            fds = [staged.fd, *fds]
+            fds.append(staged.fd)
             message["set"]["entries"] = [[s.to_json() for s in entry] for entry in staged.entries]
+        if output is not None and output[0] not in process.sets_sent:
+            fds.append(output[1])
+            message["out"]["fd"] = True
         try:
             protocol.send(process.sock, message, fds)
         except OSError:
             status, reason = process.death()
             self._replace_process()
             return Diagnosis(status, reason)
-        if staged is not None:
-            process.sets_sent.add(staged.id)
+        for shared in (staged.id if staged else None, output[0] if output else None):
+            if shared is not None:
+                process.sets_sent.add(shared)
         grace = self.limits.kill_grace_seconds
         sent = time.monotonic()
         total_deadline = sent + total_s + grace
@@ -567,7 +580,9 @@ class SandboxWorker:
                 staged = inputs
             else:
                 staged = self._stage(inputs, "model" if name_tensors else "tensors")
-            out_fd = self._state.outputs.take(out_nbytes)
+            out_id, out_fd, freed = self._state.outputs.take(out_nbytes, self._next_set)
+            self._next_set += 1
+            self._state.to_drop.extend(freed)
             try:
                 message = {
                     "op": "merge",
@@ -576,26 +591,26 @@ class SandboxWorker:
                     "seeds": seeds,
                     "name_tensors": name_tensors,
                     "set": {"id": staged.id, "nbytes": staged.nbytes},
-                    "out": {"nbytes": out_nbytes, "slots": [s.to_json() for s in out_slots]},
+                    "out": {"id": out_id, "nbytes": out_nbytes, "slots": [s.to_json() for s in out_slots]},
                 }
                 diagnosis = self._exchange(
                     message,
-                    [out_fd],
                     total_s=limits.wall_seconds_per_model,
                     step_s=limits.wall_seconds_per_call,
                     what=what,
                     staged=staged,
+                    output=(out_id, out_fd),
                 )
                 if diagnosis.ok:
                     out_buffer = shm.map_fd(out_fd, out_nbytes, writable=True)
             except BaseException:
-                self._state.outputs.give(out_fd, out_nbytes)
+                self._state.outputs.give(out_id, out_fd, out_nbytes)
                 raise
         diagnosis = replace(diagnosis, seconds=time.monotonic() - start)
         if not diagnosis.ok:
-            self._state.outputs.give(out_fd, out_nbytes)
+            self._state.outputs.give(out_id, out_fd, out_nbytes)
             return None, diagnosis
         # The buffer goes back to the pool once every returned tensor is gone.
-        weakref.finalize(out_buffer, self._state.outputs.give, out_fd, out_nbytes)
+        weakref.finalize(out_buffer, self._state.outputs.give, out_id, out_fd, out_nbytes)
         base = shm.byte_tensor(out_buffer)
         return {name: shm.view(base, slot) for name, slot in zip(names, out_slots)}, diagnosis

@@ -58,6 +58,14 @@ def _tasks_of_user(uid: int) -> int:
     return count
 
 
+def _close_mapping(buffer: Any) -> None:
+    try:
+        buffer.close()
+    except BufferError:
+        # A tensor still points into it; the mapping goes with that tensor.
+        pass
+
+
 class _MappedSet:
     """A staged task-vector set, mapped read-only and kept across requests."""
 
@@ -72,11 +80,7 @@ class _MappedSet:
 
     def close(self) -> None:
         self.entries = []
-        try:
-            self.buffer.close()
-        except BufferError:
-            # A tensor still points into it; the mapping goes when that does.
-            pass
+        _close_mapping(self.buffer)
 
 
 def _explain_timeout(failure: CandidateFailure, limits: SandboxLimits, wall_limit: str) -> CandidateFailure:
@@ -98,6 +102,9 @@ class WorkerServer:
         self.stdio_fd = stdio_fd
         self.limiter = Limiter(limits)
         self.sets: dict[int, _MappedSet] = {}
+        # Output buffers come back to the same worker candidate after
+        # candidate; keeping them mapped saves populating page tables each time.
+        self.outputs: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ #
 
@@ -113,10 +120,13 @@ class WorkerServer:
             except (EOFError, ConnectionError):
                 return
             op = message.get("op")
-            for set_id in message.get("drop", []):
-                mapped = self.sets.pop(int(set_id), None)
+            for shared_id in message.get("drop", []):
+                mapped = self.sets.pop(int(shared_id), None)
                 if mapped is not None:
                     mapped.close()
+                buffer = self.outputs.pop(int(shared_id), None)
+                if buffer is not None:
+                    _close_mapping(buffer)
             output = CappedText(self.limits.max_output_chars)
             try:
                 handler = handlers.get(op)  # type: ignore[arg-type]
@@ -205,20 +215,20 @@ class WorkerServer:
             entries = [[shm.Slot.from_json(s) for s in entry] for entry in staged["entries"]]
             self.sets[set_id] = _MappedSet(fds.pop(0), int(staged["nbytes"]), entries)
         mapped = self.sets[set_id]
-        out_slots = [shm.Slot.from_json(s) for s in message["out"]["slots"]]
-        out_fd = fds.pop(0)
-        out_buffer = shm.map_fd(out_fd, int(message["out"]["nbytes"]), writable=True, populate=True)
-        os.close(out_fd)
+        out = message["out"]
+        out_id = int(out["id"])
+        if out_id not in self.outputs:
+            if not out.get("fd") or not fds:
+                return Diagnosis(Status.RUNTIME, "sandbox internal error: output buffer was not sent").to_dict()
+            out_fd = fds.pop(0)
+            try:
+                self.outputs[out_id] = shm.map_fd(out_fd, int(out["nbytes"]), writable=True, populate=True)
+            finally:
+                os.close(out_fd)
+        out_slots = [shm.Slot.from_json(s) for s in out["slots"]]
         names: list[str] = message["names"]
         seeds: list[int] = [int(s) for s in message["seeds"]]
-        try:
-            return self._merge_into(message, output, mapped, out_buffer, out_slots, names, seeds, deadline)
-        finally:
-            try:
-                out_buffer.close()
-            except BufferError:
-                # Something still holds a view; the mapping goes with it.
-                pass
+        return self._merge_into(message, output, mapped, self.outputs[out_id], out_slots, names, seeds, deadline)
 
     def _merge_into(
         self,

@@ -365,3 +365,18 @@ def test_imports_bind_the_allow_listed_stand_ins(worker):
         "<sandbox namespace torch> <sandbox namespace torch.nn.functional> <sandbox namespace math> True"
         in diagnosis.output
     )
+
+
+def test_output_buffer_is_reused_once_results_are_dropped(worker):
+    vectors = {"w": random_task_vectors((5, 7), seed=31)}
+    merged, _ = worker.merge_model(SOURCES["mean"], vectors)
+    pool = worker._state.outputs
+    assert not pool.returned
+    del merged
+    assert len(pool.returned) == 1
+    reused_id = pool.returned[0][0]
+    merged, _ = worker.merge_model(SOURCES["median"], vectors)
+    assert not pool.returned
+    torch.testing.assert_close(merged["w"], reference("median", vectors["w"], 0), rtol=0, atol=0)
+    del merged
+    assert pool.returned[0][0] == reused_id
