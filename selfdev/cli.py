@@ -34,7 +34,7 @@ def eval_command(
         None, envvar="SELFDEV_DATA_DIR", help="Local data folder (gsm8k/*.jsonl, math/test.jsonl); default: the hub."
     ),
     out: Optional[Path] = typer.Option(None, help="Output folder; default runs/eval/<model>-<task>-<split>-<time>."),
-    backend: str = typer.Option("transformers", help="transformers (CPU) or vllm (GPU, `pip install '.[gpu]'`)."),
+    backend: str = typer.Option("transformers", help="transformers (CPU) or vllm (GPU, `pip install '.\\[gpu]'`)."),
     batch_size: int = typer.Option(64, min=1, help="Rows decoded together."),
     dtype: str = typer.Option("float32", help="float32 or bfloat16."),
 ) -> None:

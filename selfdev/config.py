@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox import SandboxLimits
 from seeds.embedded import DEFAULT_SEED
 from selfdev.candidates import CascadeConfig
-from selfdev.configfile import FilterSpec, TaskName, load_yaml_model
+from seeds.configfile import FilterSpec, TaskName, load_yaml_model
 from selfdev.dpo import DPOSettings
 from selfdev.errors import UserError
-from selfdev.merging.baselines_config import BackendOptions, GridValue, SyntheticExperts
+from selfdev.experts_source import ExpertsSource
+from selfdev.merging.baselines_config import BackendOptions, GridValue
 from selfdev.preferences import PreferenceConfig
 
 
@@ -38,22 +39,6 @@ class GeneratorConfig(BaseModel):
 
     def temperature_at(self, iteration: int) -> float:
         return max(self.min_temperature, self.temperature - self.temperature_decay * iteration)
-
-
-class ExpertsSource(BaseModel):
-    """Where the experts come from: named models or seeded perturbations of the seed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    models: list[str] = []
-    synthetic: SyntheticExperts | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "ExpertsSource":
-        given = [bool(self.models), self.synthetic is not None]
-        if sum(given) != 1:
-            raise ValueError("experts: give exactly one of `models`, `synthetic`")
-        return self
 
 
 class TestEvalConfig(BaseModel):

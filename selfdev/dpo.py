@@ -15,24 +15,20 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from seeds.training import TrainingSettings, load_tokenizer
 from selfdev.preferences import PreferencePair
 
 
-class DPOSettings(BaseModel):
+class DPOSettings(TrainingSettings):
     """Self-Developing paper defaults: LoRA r 256, lr 1e-6, beta 0.01."""
 
     lora_r: int = Field(default=256, ge=1)
     lora_alpha: int = Field(default=512, ge=1)
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
     learning_rate: float = Field(default=1e-6, gt=0)
     beta: float = Field(default=0.01, gt=0)
-    epochs: float = Field(default=1.0, gt=0)
-    batch_size: int = Field(default=1, ge=1)
-    gradient_accumulation: int = Field(default=1, ge=1)
-    max_length: int = Field(default=1024, ge=64)
     seed: int = 0
 
 
@@ -56,27 +52,19 @@ def train_dpo(
 ) -> dict:
     """Train on `pairs`, save the adapter to `out_dir` (atomically) and return the training metrics."""
     from datasets import Dataset
-    from peft import LoraConfig, PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
     if not pairs:
         raise ValueError("no preference pairs to train on")
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     peft_config = None
     if previous_adapter is not None:
         model = PeftModel.from_pretrained(model, str(previous_adapter), is_trainable=True)
     else:
-        peft_config = LoraConfig(
-            r=settings.lora_r,
-            lora_alpha=settings.lora_alpha,
-            lora_dropout=settings.lora_dropout,
-            target_modules=settings.target_modules,
-            task_type="CAUSAL_LM",
-        )
+        peft_config = settings.lora_config()
     data = Dataset.from_list(
         [
             {
@@ -89,18 +77,8 @@ def train_dpo(
     )
     with tempfile.TemporaryDirectory(prefix="selfdev-dpo-") as scratch:
         args = DPOConfig(
-            output_dir=scratch,
-            learning_rate=settings.learning_rate,
+            **settings.trainer_args(scratch, seed=settings.seed, use_cpu=not torch.cuda.is_available()),
             beta=settings.beta,
-            num_train_epochs=settings.epochs,
-            per_device_train_batch_size=settings.batch_size,
-            gradient_accumulation_steps=settings.gradient_accumulation,
-            max_length=settings.max_length,
-            logging_steps=1,
-            save_strategy="no",
-            report_to=[],
-            seed=settings.seed,
-            use_cpu=not torch.cuda.is_available(),
             disable_tqdm=False,
         )
         trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config)

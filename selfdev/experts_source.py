@@ -1,19 +1,94 @@
-"""The experts a discovery run merges: named models or seeded perturbations of the seed."""
+"""The experts a run merges, as configured: named models, debate-finetuned copies of the seed, or perturbations.
+
+One config type and one resolver, shared by `selfdev discover` and `selfdev baselines`.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from seeds import resolve_model
-from seeds.synthetic import synthetic_experts
-from selfdev.config import DiscoveryConfig
+from selfdev.errors import UserError
 
 
-def resolve_experts(config: DiscoveryConfig, seed_path: str, *, log: Callable[[str], None] = print) -> list[str]:
-    source = config.experts
+class SyntheticExperts(BaseModel):
+    """Perturbed copies of the seed, for pipeline checks without finetuned experts (see seeds.synthetic)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(3, ge=1)
+    scale: float = Field(0.02, gt=0)
+    shard_mb: int = Field(512, ge=1)
+
+
+class ExpertsSource(BaseModel):
+    """Exactly one of: named models (a plain list is short for `models`), a `selfdev experts` YAML, or
+    synthetic perturbations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = []
+    # A debate config (configs/experts-embedded.yaml); its experts are built, or reused, under the run's shared folder.
+    debate: Path | None = None
+    synthetic: SyntheticExperts | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_means_models(cls, data):
+        return {"models": data} if isinstance(data, list) else data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ExpertsSource":
+        given = [bool(self.models), self.debate is not None, self.synthetic is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of `models`, `debate`, `synthetic`")
+        return self
+
+    def describe(self) -> list[str] | str:
+        if self.models:
+            return self.models
+        if self.debate is not None:
+            return f"debate-finetuned ({self.debate})"
+        return f"{self.synthetic.count} synthetic (scale {self.synthetic.scale})"
+
+    def absolute(self) -> "ExpertsSource":
+        """With the debate config's path made absolute, for a config recorded in a run folder."""
+        return self.model_copy(update={"debate": self.debate.resolve()}) if self.debate else self
+
+
+def resolve_experts(
+    source: ExpertsSource,
+    seed: str,
+    *,
+    filter: str,
+    reusable: Path,
+    data_dir: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> list[str]:
+    """Expert folders for `source`; debate experts are built in (or reused from) `reusable`/experts."""
     if source.models:
         return [resolve_model(m) for m in source.models]
-    s = source.synthetic  # validation admits exactly one of the two
+    if source.debate is not None:
+        return _debate_experts(source.debate, seed, reusable / "experts", data_dir, log)
+    from seeds.synthetic import synthetic_experts
+
+    s = source.synthetic  # validation admits exactly one of the three
     log(f"experts: {s.count} seeded perturbations of the seed (scale {s.scale}), cached for later runs")
-    paths = synthetic_experts(seed_path, s.count, s.scale, filter=config.filter, shard_bytes=s.shard_mb * 2**20)
+    paths = synthetic_experts(seed, s.count, s.scale, filter=filter, shard_bytes=s.shard_mb * 2**20)
     return [str(p) for p in paths]
+
+
+def _debate_experts(config_path: Path, seed: str, out: Path, data_dir: str | Path | None, log) -> list[str]:
+    from seeds.debate import build_experts, load_debate_config
+
+    debate = load_debate_config(config_path)
+    if Path(resolve_model(debate.seed)).resolve() != Path(resolve_model(seed)).resolve():
+        raise UserError(
+            f"experts.debate: {config_path} finetunes {debate.seed!r}, not this run's seed {seed!r}; "
+            "task vectors need experts made from the same seed"
+        )
+    log(f"experts: multiagent debate finetuning ({config_path}) in {out}; finished stages are reused")
+    return build_experts(debate, out, data_dir=data_dir, log=log).experts

@@ -32,7 +32,7 @@ from selfdev.candidates import CandidateQueue, Job, LocalScoring, Scoring, Score
 from selfdev.config import DiscoveryConfig
 from selfdev.dpo import train_dpo
 from selfdev.errors import UserError
-from selfdev.experts_source import resolve_experts
+from selfdev.experts_source import ExpertsSource, resolve_experts
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
 from selfdev.generator.sampler import read_samples, sample_replies, write_samples
 from selfdev.merging import MergeInputs
@@ -55,7 +55,10 @@ class Discovery:
     # -- the algorithm box --------------------------------------------------------------------
 
     def run_all(self) -> None:
-        experts = resolve_experts(self.config, self.seed_path, log=self.log)
+        experts = resolve_experts(
+            self.config.experts, self.config.seed, filter=self.config.filter, reusable=self.run.reusable,
+            data_dir=self.data_dir, log=self.log,
+        )
         self.prompt = json.dumps(generator_messages(len(experts)))
         for key, value in (("seed", self.config.seed), ("experts", experts), ("task", self.config.task)):
             self.archive.set_meta(key, value)
@@ -87,7 +90,7 @@ class Discovery:
         run_baselines(
             BaselinesConfig(
                 seed=self.seed_path,
-                experts=experts,
+                experts=ExpertsSource(models=experts),
                 filter=self.config.filter,
                 task=self.config.task,
                 dev_limit=self.config.cascade.slices[0],
@@ -237,8 +240,10 @@ class Discovery:
 
 
 def discover(config: DiscoveryConfig, out: Path, *, resume: bool = False, data_dir: Path | None = None, log: Log = print) -> RunDir:
-    if config.shared_dir is not None:  # recorded absolute, so the report finds it from anywhere
+    # Paths are recorded absolute, so a resume or the report finds them from anywhere.
+    if config.shared_dir is not None:
         config = config.model_copy(update={"shared_dir": config.shared_dir.resolve()})
+    config = config.model_copy(update={"experts": config.experts.absolute()})
     run = RunDir(out, config.shared_dir)
     if run.archive.exists() and not resume:
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")

@@ -123,7 +123,7 @@ def test_build_experts_end_to_end_and_resume(tmp_path, tiny_model_dir, scripted,
 
     calls, loader = scripted
     config = tiny_config(tiny_model_dir)
-    out = tmp_path / "run"
+    out = tmp_path / "experts"  # where `experts: {debate: ...}` builds them for a run whose shared folder is tmp_path
     real_finetune = pipeline.finetune
     trained: list[str] = []
 
@@ -176,6 +176,18 @@ def test_build_experts_end_to_end_and_resume(tmp_path, tiny_model_dir, scripted,
     monkeypatch.setattr(pipeline, "finetune", lambda *a: pytest.fail("retrained a finished agent"))
     build_experts(config, out, show_progress=False, backend_loader=loader, log=lambda _: None)
     assert calls == []
+
+    # Discovery and baselines reach the same experts through `experts: {debate: FILE}`; all is finished, no model loads.
+    from selfdev.errors import UserError
+    from selfdev.experts_source import ExpertsSource, resolve_experts
+
+    config_file = tmp_path / "experts.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    source = ExpertsSource.model_validate({"debate": str(config_file)})
+    found = resolve_experts(source, str(tiny_model_dir), filter="mlp", reusable=tmp_path, log=lambda _: None)
+    assert found == manifest.experts and calls == []
+    with pytest.raises(UserError, match="not this run's seed"):
+        resolve_experts(source, manifest.experts[0], filter="mlp", reusable=tmp_path, log=lambda _: None)
 
     # Other training settings in the same folder are refused; other evaluation settings are not.
     with pytest.raises(DebateConfigError, match="different settings"):

@@ -34,7 +34,7 @@ def test_grid_is_the_cartesian_product_in_order():
         ({"methods": {"ties": {"weight": []}}}, "at least one value"),
         ({"filter": "mpl"}, "unknown filter"),
         ({"task": "gsm9k"}, "unknown task"),
-        ({"synthetic_experts": {"count": 3}}, "not both"),
+        ({"experts": {"models": ["/e1"], "synthetic": {"count": 3}}}, "exactly one of"),
         ({"dev_limit": 0}, "greater than or equal to 1"),
         ({"backend": {"dtype": "int8"}}, "backend.dtype"),
     ],

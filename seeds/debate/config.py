@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from seeds.configfile import TaskName, load_yaml_model
 from seeds.debate.datasets import DatasetSettings
 from seeds.debate.engine import DebateSettings
 from seeds.debate.finetune import FinetuneSettings
@@ -26,21 +26,10 @@ class TrainingProblems(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str
+    task: TaskName
     split: str = "train"
     offset: int = Field(0, ge=0)
     limit: int = Field(ge=1)
-
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, value: str) -> str:
-        from evals.errors import UnknownTaskError
-        from evals.tasks import get_task
-
-        try:
-            return get_task(value).name
-        except UnknownTaskError as e:
-            raise ValueError(str(e)) from None
 
     @field_validator("split")
     @classmethod
@@ -85,18 +74,4 @@ class DebateConfig(BaseModel):
 
 def load_debate_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DebateConfig:
     """Read and validate a YAML config; any problem is a DebateConfigError naming the file and field."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise DebateConfigError(f"cannot read config {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise DebateConfigError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
-    if not isinstance(data, dict):
-        raise DebateConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    data.update(overrides or {})
-    try:
-        return DebateConfig.model_validate(data)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "config"
-        raise DebateConfigError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+    return load_yaml_model(DebateConfig, path, DebateConfigError, overrides)

@@ -13,26 +13,18 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from seeds.debate.atomic import partial_folder, publish_folder
+from seeds.training import TrainingSettings, load_tokenizer
 
 
-class FinetuneSettings(BaseModel):
+class FinetuneSettings(TrainingSettings):
     """The paper: full finetuning, 2 epochs, lr 1e-5. LoRA (merged back) for machines that cannot afford that."""
-
-    model_config = ConfigDict(extra="forbid")
 
     method: Literal["full", "lora"] = "full"
     epochs: float = Field(2.0, gt=0)
-    learning_rate: float = Field(1e-5, gt=0)
-    batch_size: int = Field(1, ge=1)
-    gradient_accumulation: int = Field(1, ge=1)
     max_length: int = Field(2048, ge=64)
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
     # bf16 only where a GPU runs the step: on CPUs bf16 matmuls are many times slower than fp32.
     bf16: bool = True
     optim: str = "adamw_torch"  # any transformers optimizer name
@@ -45,47 +37,26 @@ def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneS
     Returns the training metrics, also written to `out_dir/train_metrics.json`.
     """
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
     if not examples:
         raise ValueError(f"no examples to finetune {out_dir.name} on")
     on_gpu = torch.cuda.is_available()
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(base)
     saved_dtype = AutoConfig.from_pretrained(base).dtype or torch.float32
     # fp32 weights on CPU; bf16 weights on a GPU when asked (a 7B model's fp32 copy plus AdamW will not fit one GPU).
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.bfloat16 if settings.bf16 and on_gpu else torch.float32)
-    peft_config = None
-    if settings.method == "lora":
-        peft_config = LoraConfig(
-            r=settings.lora_r,
-            lora_alpha=settings.lora_alpha,
-            lora_dropout=settings.lora_dropout,
-            target_modules=settings.target_modules,
-            task_type="CAUSAL_LM",
-        )
+    peft_config = settings.lora_config() if settings.method == "lora" else None
     # Only the two training columns: the rest (id, agent, kind) is bookkeeping.
     data = Dataset.from_list([{"prompt": ex["prompt"], "completion": ex["completion"]} for ex in examples])
     with tempfile.TemporaryDirectory(prefix="selfdev-sft-") as scratch:
         args = SFTConfig(
-            output_dir=scratch,
-            num_train_epochs=settings.epochs,
-            learning_rate=settings.learning_rate,
-            per_device_train_batch_size=settings.batch_size,
-            gradient_accumulation_steps=settings.gradient_accumulation,
-            max_length=settings.max_length,
+            **settings.trainer_args(scratch, seed=seed, use_cpu=not on_gpu),
             completion_only_loss=True,
             bf16=settings.bf16 and on_gpu,
             gradient_checkpointing=settings.gradient_checkpointing,
             optim=settings.optim,
-            logging_steps=1,
-            save_strategy="no",
-            report_to=[],
-            seed=seed,
-            use_cpu=not on_gpu,
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config)
         result = trainer.train()

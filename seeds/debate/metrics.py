@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evals.tasks import get_task
+from seeds.configfile import TaskName
 from seeds.debate.transcript import DebateRecord
 from seeds.debate.voting import agents_disagree
 
@@ -28,23 +29,13 @@ class EvalSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str = "gsm8k"
+    task: TaskName = "gsm8k"
     split: str = "test"
     offset: int = Field(0, ge=0)  # e.g. past the problems a same-split training slice uses
     limit: int = Field(40, ge=1)
     experts: bool = True  # each handed-over expert's single-agent accuracy
     system: bool = False  # the finetuned system's debate (generators, then critics), as published
     embeddings: bool = True  # embedding dissimilarity (loads the small sentence embedder)
-
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, value: str) -> str:
-        from evals.errors import UnknownTaskError
-
-        try:
-            return get_task(value).name
-        except UnknownTaskError as e:
-            raise ValueError(str(e)) from None
 
     @field_validator("split")
     @classmethod

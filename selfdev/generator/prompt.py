@@ -59,7 +59,8 @@ _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
 def extract_code(reply: str) -> str | None:
-    """The code block that defines `merge`; else the reply itself if it parses and defines `merge`.
+    """The code block that defines `merge`; else the reply itself if it parses and defines `merge`;
+    else a block (or the reply) whose one entry point has another name, with a `merge` that calls it.
 
     A reply cut off at the token limit leaves an unclosed fence: its content is still
     taken, and the sandbox then reports the syntax error, which is the useful diagnosis.
@@ -71,7 +72,33 @@ def extract_code(reply: str) -> str | None:
     try:
         tree = ast.parse(reply)
     except SyntaxError:
-        return None
-    if any(isinstance(n, ast.FunctionDef) and n.name == "merge" for n in tree.body):
+        tree = None
+    if tree is not None and any(isinstance(n, ast.FunctionDef) and n.name == "merge" for n in tree.body):
         return reply.strip() + "\n"
+    for source in blocks or [reply.strip()]:
+        aliased = _alias_entry_point(source)
+        if aliased is not None:
+            return aliased
     return None
+
+
+def _alias_entry_point(source: str) -> str | None:
+    """`source` plus `def merge(task_vectors)` calling its last top-level function of one required argument.
+
+    The seed model often names its function `merge_task_vectors` or `merge_models`;
+    the algorithm is the same, so it is kept rather than archived as "no code".
+    Only parsed here, never run: the sandbox checks the result like any other.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    if not functions:
+        return None
+    entry = functions[-1]  # helpers come first, the entry point last
+    args = entry.args
+    required = len(args.posonlyargs) + len(args.args) - len(args.defaults)
+    if required != 1 or any(default is None for default in args.kw_defaults):
+        return None
+    return f"{source}\n\n\ndef merge(task_vectors):\n    return {entry.name}(task_vectors)\n"

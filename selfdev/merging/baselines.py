@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import yaml
 
-from seeds.synthetic import synthetic_experts
 from seeds.task_vectors import TaskVectors
+from selfdev.experts_source import resolve_experts
 from selfdev.merging.baseline_results import SEED_ROW, BaselineResult, ResultLog, best_per_method, format_params
 from selfdev.merging.baselines_config import BaselinesConfig
 from selfdev.merging.baselines_report import write_report
@@ -38,16 +38,9 @@ class BaselineRunner:
         self.out = config.output
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-        experts = config.experts or [
-            str(p)
-            for p in synthetic_experts(
-                config.seed,
-                config.synthetic_experts.count,
-                config.synthetic_experts.scale,
-                filter=config.filter,
-                shard_bytes=config.synthetic_experts.shard_mb * 2**20,
-            )
-        ]
+        experts = resolve_experts(
+            config.experts, config.seed, filter=config.filter, reusable=self.out, data_dir=config.data_dir, log=log
+        )
         self.task_vectors = TaskVectors(config.seed, experts, config.filter)
         self.task = get_task(config.task)
         self.results = ResultLog(self.out / "results.jsonl")

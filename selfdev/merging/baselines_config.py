@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from mergekit import merge_methods
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from seeds.embedded import DEFAULT_SEED
-from selfdev.configfile import FilterSpec, TaskName, load_yaml_model
+from seeds.configfile import FilterSpec, TaskName, load_yaml_model
+from selfdev.experts_source import ExpertsSource
 
 GridValue = Union[bool, int, float, str]
 
@@ -34,22 +35,11 @@ class BackendOptions(BaseModel):
     threads: int | None = Field(None, ge=1)
 
 
-class SyntheticExperts(BaseModel):
-    """Perturbed copies of the seed, for runs before finetuned experts exist (see seeds.synthetic)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    count: int = Field(3, ge=1)
-    scale: float = Field(0.02, gt=0)
-    shard_mb: int = Field(512, ge=1)
-
-
 class BaselinesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: str = DEFAULT_SEED
-    experts: list[str] = []
-    synthetic_experts: SyntheticExperts | None = None
+    experts: ExpertsSource
     filter: FilterSpec = "mlp"
     task: TaskName = "gsm8k"
     dev_limit: int | None = Field(20, ge=1)  # None: the whole dev split
@@ -80,12 +70,6 @@ class BaselinesConfig(BaseModel):
                 if not values:
                     raise ValueError(f"{name}.{param}: give at least one value")
         return methods
-
-    @model_validator(mode="after")
-    def _one_source_of_experts(self) -> "BaselinesConfig":
-        if bool(self.experts) == (self.synthetic_experts is not None):
-            raise ValueError("give either `experts` or `synthetic_experts`, not both or neither")
-        return self
 
     def grid(self, method: str) -> list[dict[str, Any]]:
         """Every parameter combination of `method`, in declaration order."""

@@ -26,7 +26,7 @@ def summarize(config: BaselinesConfig, dev: list[BaselineResult], test: list[Bas
     return {
         "task": config.task,
         "seed": config.seed,
-        "experts": config.experts or f"{config.synthetic_experts.count} synthetic (scale {config.synthetic_experts.scale})",
+        "experts": config.experts.describe(),
         "filter": config.filter,
         "dev_n": dev[0].n if dev else 0,
         "test_n": test[0].n if test else 0,

@@ -1,4 +1,4 @@
-"""Read a YAML file into a pydantic model, turning every failure into one readable line."""
+"""Read a YAML file into a pydantic model, turning every failure into one readable line; field types configs share."""
 
 from __future__ import annotations
 

@@ -1,0 +1,62 @@
+"""What the project's trl trainers share: a LoRA adapter's shape, the optimisation loop, the tokenizer.
+
+`seeds.debate.finetune` (SFT of debate agents) and `selfdev.dpo` (DPO of the
+generator) each extend `TrainingSettings` with their own fields and defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(1e-5, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    batch_size: int = Field(1, ge=1)
+    gradient_accumulation: int = Field(1, ge=1)
+    max_length: int = Field(1024, ge=64)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+    def lora_config(self):
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=self.target_modules,
+            task_type="CAUSAL_LM",
+        )
+
+    def trainer_args(self, output_dir: str, *, seed: int, use_cpu: bool) -> dict[str, Any]:
+        """Keyword arguments every trl config (SFTConfig, DPOConfig) takes the same way here."""
+        return dict(
+            output_dir=output_dir,
+            learning_rate=self.learning_rate,
+            num_train_epochs=self.epochs,
+            per_device_train_batch_size=self.batch_size,
+            gradient_accumulation_steps=self.gradient_accumulation,
+            max_length=self.max_length,
+            logging_steps=1,
+            save_strategy="no",  # the caller saves once, atomically
+            report_to=[],
+            seed=seed,
+            use_cpu=use_cpu,
+        )
+
+
+def load_tokenizer(path: str):
+    """The model's tokenizer, with EOS as padding where it has none (trl pads batches)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
