@@ -20,13 +20,22 @@ def load_yaml_model(cls: type[M], path: str | Path, error: type[Exception], over
         raise error(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise error(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    data.update(overrides or {})
+    _deep_update(data, overrides or {})
     try:
         return cls.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "config"
         raise error(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def _deep_update(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Lay `overrides` over `data`; nested sections are merged, so {evaluation: {limit: 8}} keeps the other fields."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            _deep_update(data[key], value)
+        else:
+            data[key] = value
 
 
 def _task_name(value: str) -> str:

@@ -162,15 +162,19 @@ def apply_command(
 @app.command("experts")
 def experts_command(
     config: Path = typer.Option(..., "--config", help="Debate YAML (e.g. configs/experts-embedded.yaml)."),
-    out: Path = typer.Option(Path("runs/experts"), "--out", help="Run folder; finished stages in it are reused."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Run folder; finished stages in it are reused. Default: the cache folder discovery reuses."
+    ),
     data_dir: Optional[Path] = typer.Option(None, envvar="SELFDEV_DATA_DIR", help="Local data folder; default: the hub."),
 ) -> None:
     """Turn the seed into experts by multiagent debate finetuning; print the metrics table."""
-    from seeds.debate import build_experts, load_debate_config
+    from seeds.debate import build_experts, default_out_dir, load_debate_config
 
     with user_errors():
         start = time.perf_counter()
-        manifest = build_experts(load_debate_config(config), out, data_dir=data_dir, log=typer.echo)
+        settings = load_debate_config(config)
+        out = out or default_out_dir(settings)
+        manifest = build_experts(settings, out, data_dir=data_dir, log=typer.echo)
     typer.echo(f"{len(manifest.experts)} experts in {out} ({time.perf_counter() - start:.0f} s); manifest {out / 'experts.json'}")
 
 

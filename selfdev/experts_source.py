@@ -6,7 +6,7 @@ One config type and one resolver, shared by `selfdev discover` and `selfdev base
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,8 +31,10 @@ class ExpertsSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: list[str] = []
-    # A debate config (configs/experts-embedded.yaml); its experts are built, or reused, under the run's shared folder.
+    # A `selfdev experts` config (configs/experts-embedded.yaml); its experts are built in, or reused from, the cache.
     debate: Path | None = None
+    # Settings laid over that file, e.g. a smaller held-out evaluation: {evaluation: {limit: 8}}.
+    debate_overrides: dict[str, Any] = {}
     synthetic: SyntheticExperts | None = None
 
     @model_validator(mode="before")
@@ -64,15 +66,14 @@ def resolve_experts(
     seed: str,
     *,
     filter: str,
-    reusable: Path,
     data_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> list[str]:
-    """Expert folders for `source`; debate experts are built in (or reused from) `reusable`/experts."""
+    """Expert folders for `source`; debate experts are built by `selfdev experts`' pipeline, or reused."""
     if source.models:
         return [resolve_model(m) for m in source.models]
     if source.debate is not None:
-        return _debate_experts(source.debate, seed, reusable / "experts", data_dir, log)
+        return _debate_experts(source.debate, source.debate_overrides, seed, data_dir, log)
     from seeds.synthetic import synthetic_experts
 
     s = source.synthetic  # validation admits exactly one of the three
@@ -81,14 +82,17 @@ def resolve_experts(
     return [str(p) for p in paths]
 
 
-def _debate_experts(config_path: Path, seed: str, out: Path, data_dir: str | Path | None, log) -> list[str]:
-    from seeds.debate import build_experts, load_debate_config
+def _debate_experts(
+    config_path: Path, overrides: dict[str, Any], seed: str, data_dir: str | Path | None, log
+) -> list[str]:
+    from seeds.debate import build_experts, default_out_dir, load_debate_config
 
-    debate = load_debate_config(config_path)
+    debate = load_debate_config(config_path, overrides)
     if Path(resolve_model(debate.seed)).resolve() != Path(resolve_model(seed)).resolve():
         raise UserError(
             f"experts.debate: {config_path} finetunes {debate.seed!r}, not this run's seed {seed!r}; "
             "task vectors need experts made from the same seed"
         )
+    out = default_out_dir(debate)
     log(f"experts: multiagent debate finetuning ({config_path}) in {out}; finished stages are reused")
     return build_experts(debate, out, data_dir=data_dir, log=log).experts

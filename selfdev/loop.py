@@ -56,8 +56,7 @@ class Discovery:
 
     def run_all(self) -> None:
         experts = resolve_experts(
-            self.config.experts, self.config.seed, filter=self.config.filter, reusable=self.run.reusable,
-            data_dir=self.data_dir, log=self.log,
+            self.config.experts, self.config.seed, filter=self.config.filter, data_dir=self.data_dir, log=self.log,
         )
         self.prompt = json.dumps(generator_messages(len(experts)))
         for key, value in (("seed", self.config.seed), ("experts", experts), ("task", self.config.task)):

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from evals.backends.base import Completion
 from evals.tasks import get_task
-from seeds.debate import build_experts, load_debate_config
+from seeds.debate import build_experts, default_out_dir, load_debate_config
 from seeds.debate.config import DebateConfig, DebateConfigError
 from seeds.debate.engine import AgentModels, DebateSettings, run_debate, start_records
 from seeds.debate.models import BackendSettings, ModelPool
@@ -122,8 +122,9 @@ def test_build_experts_end_to_end_and_resume(tmp_path, tiny_model_dir, scripted,
     import seeds.debate.pipeline as pipeline
 
     calls, loader = scripted
+    monkeypatch.setenv("SELFDEV_CACHE", str(tmp_path / "cache"))
     config = tiny_config(tiny_model_dir)
-    out = tmp_path / "experts"  # where `experts: {debate: ...}` builds them for a run whose shared folder is tmp_path
+    out = default_out_dir(config)  # where `experts: {debate: FILE}` looks
     real_finetune = pipeline.finetune
     trained: list[str] = []
 
@@ -136,11 +137,12 @@ def test_build_experts_end_to_end_and_resume(tmp_path, tiny_model_dir, scripted,
     monkeypatch.setattr(pipeline, "finetune", killed_on_third)
     with pytest.raises(KeyboardInterrupt):
         build_experts(config, out, show_progress=False, backend_loader=loader, log=lambda _: None)
-    assert (out / "iter-0" / "debate.jsonl").is_file() and (out / "eval" / "seed-debate.jsonl").is_file()
+    seed_debate = next((out / "eval").glob("*/seed-debate.jsonl"))
+    assert (out / "iter-0" / "debate.jsonl").is_file()
     assert trained == ["generator-0", "generator-1"]
 
     # Resumed: no debate is replayed, finished agents are not retrained.
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "iter-0" / "debate.jsonl", out / "eval" / "seed-debate.jsonl")}
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "iter-0" / "debate.jsonl", seed_debate)}
     calls.clear()
     resumed: list[str] = []
 
@@ -167,7 +169,7 @@ def test_build_experts_end_to_end_and_resume(tmp_path, tiny_model_dir, scripted,
     for agent in range(3):
         rows = [json.loads(l) for l in (out / "iter-0" / "datasets" / f"critic-{agent}.jsonl").read_text().splitlines()]
         assert counts["critic"][agent]["total"] == len(rows) and all(r["agent"] == agent for r in rows)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads(Path(manifest.metrics).read_text())
     assert len(metrics["seed"]["debate_per_round"]) == 2 and len(metrics["system"]["debate_per_round"]) == 2
     assert len(metrics["experts"]["single_agent_per_agent"]) == 3
 
@@ -184,10 +186,10 @@ def test_build_experts_end_to_end_and_resume(tmp_path, tiny_model_dir, scripted,
     config_file = tmp_path / "experts.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     source = ExpertsSource.model_validate({"debate": str(config_file)})
-    found = resolve_experts(source, str(tiny_model_dir), filter="mlp", reusable=tmp_path, log=lambda _: None)
+    found = resolve_experts(source, str(tiny_model_dir), filter="mlp", log=lambda _: None)
     assert found == manifest.experts and calls == []
     with pytest.raises(UserError, match="not this run's seed"):
-        resolve_experts(source, manifest.experts[0], filter="mlp", reusable=tmp_path, log=lambda _: None)
+        resolve_experts(source, manifest.experts[0], filter="mlp", log=lambda _: None)
 
     # Other training settings in the same folder are refused; other evaluation settings are not.
     with pytest.raises(DebateConfigError, match="different settings"):
@@ -195,6 +197,7 @@ def test_build_experts_end_to_end_and_resume(tmp_path, tiny_model_dir, scripted,
     smaller = tiny_config(tiny_model_dir, evaluation={"task": "arithmetic", "limit": 4, "embeddings": False})
     again = build_experts(smaller, out, show_progress=False, backend_loader=loader, log=lambda _: None)
     assert json.loads(Path(again.metrics).read_text())["eval"]["n"] == 4
+    assert json.loads(Path(manifest.metrics).read_text())["eval"]["n"] == 5  # the fuller check is kept
 
 
 def test_cli_user_errors_are_one_line(tmp_path):

@@ -11,6 +11,6 @@ generates), engine (the debate), voting, datasets, finetune, metrics, pipeline.
 """
 
 from seeds.debate.config import DebateConfig, DebateConfigError, load_debate_config
-from seeds.debate.pipeline import ExpertsManifest, build_experts
+from seeds.debate.pipeline import ExpertsManifest, build_experts, default_out_dir
 
-__all__ = ["DebateConfig", "DebateConfigError", "ExpertsManifest", "build_experts", "load_debate_config"]
+__all__ = ["DebateConfig", "DebateConfigError", "ExpertsManifest", "build_experts", "default_out_dir", "load_debate_config"]

@@ -12,12 +12,15 @@ Run folder::
     iter-<l>/debate.jsonl             transcripts (debate.partial.jsonl while rounds are played)
     iter-<l>/datasets/<role>-<i>.jsonl, counts.json
     iter-<l>/<role>-<i>/              finetuned agent (HF folder); <role>-<i>.skipped.json if it had no data
-    eval/                             seed debate, experts' answers, system debate on the held-out slice
-    metrics.json, timings.json, experts.json
+    eval/<task>-<split>-<offset>-<limit>-<hash>/
+                                      per evaluation setting: seed debate, experts' answers, system debate on the
+                                      held-out slice, settings.json, metrics.json
+    timings.json, experts.json
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -35,9 +38,10 @@ from seeds.debate.config import DebateConfig, DebateConfigError
 from seeds.debate.datasets import ROLES, build_datasets, read_dataset, write_datasets
 from seeds.debate.engine import AgentModels, DebateSettings, run_debate, start_records
 from seeds.debate.finetune import finetune
-from seeds.debate.metrics import debate_summary, load_embedder, print_metrics
+from seeds.debate.metrics import EvalSettings, debate_summary, load_embedder, print_metrics
 from seeds.debate.models import ModelPool, resolved_backend_name
 from seeds.debate.transcript import DebateRecord
+from seeds.embedded import cache_root
 from seeds.resolve import resolve_model
 
 Log = Callable[[str], None]
@@ -64,11 +68,14 @@ class ExpertsManifest:
 
 
 class RunFolder:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, evaluation: EvalSettings) -> None:
         self.root = root
         self.config = root / "config.yaml"
-        self.eval = root / "eval"
-        self.metrics = root / "metrics.json"
+        # One folder per held-out evaluation setting: a quick check by `make run` never clobbers a fuller one.
+        ev = evaluation
+        key = hashlib.sha256(json.dumps(ev.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:6]
+        self.eval = root / "eval" / f"{ev.task}-{ev.split}-{ev.offset}-{ev.limit}-{key}"
+        self.metrics = self.eval / "metrics.json"
         self.timings = root / "timings.json"
         self.manifest = root / "experts.json"
 
@@ -84,6 +91,13 @@ class RunFolder:
         write_json_atomic(self.timings, timings)
 
 
+def default_out_dir(config: DebateConfig) -> Path:
+    """The cache folder of `config`'s experts, keyed by what decides them: `selfdev experts` writes there by
+    default and discovery and baselines (`experts: {debate: FILE}`) look there, so each reuses the others' work."""
+    key = hashlib.sha256(json.dumps(config.training_fields(), sort_keys=True).encode()).hexdigest()[:12]
+    return cache_root().parent / "experts" / f"debate-{key}"
+
+
 def build_experts(
     config: DebateConfig,
     out_dir: str | Path,
@@ -97,7 +111,7 @@ def build_experts(
 
     `backend_loader` replaces the configured backend (model folder -> backend); tests script answers with it.
     """
-    run = RunFolder(Path(out_dir))
+    run = RunFolder(Path(out_dir), config.evaluation)
     _claim_folder(run, config)
     data = resolve_data_dir(data_dir if data_dir is not None else config.data_dir)
     seed_path = resolve_model(config.seed)
@@ -106,7 +120,7 @@ def build_experts(
     ev = config.evaluation
     held_out = problem_slice(get_task(ev.task), ev.split, ev.offset, ev.limit, data)
     eval_problems = [(get_task(ev.task), ex) for ex in held_out]
-    _clear_stale_eval(run, config)
+    write_json_atomic(run.eval / "settings.json", config.evaluation.model_dump(mode="json"))
 
     seed_debate = _debate_stage(
         run, run.eval / "seed-debate.jsonl", "seed debate (held-out)", eval_problems, pool,
@@ -178,17 +192,6 @@ def _claim_folder(run: RunFolder, config: DebateConfig) -> None:
             )
     run.root.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run.config, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-
-
-def _clear_stale_eval(run: RunFolder, config: DebateConfig) -> None:
-    """Evaluation outputs made under other evaluation settings are dropped (the experts stay)."""
-    stamp = run.eval / "settings.json"
-    wanted = config.evaluation.model_dump(mode="json")
-    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
-        return
-    for path in [*run.eval.glob("*.jsonl"), run.metrics]:
-        path.unlink(missing_ok=True)
-    write_json_atomic(stamp, wanted)
 
 
 def problem_slice(task: Task, split: str, offset: int, limit: int, data_dir: Path | None) -> list[Example]:
