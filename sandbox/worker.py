@@ -473,14 +473,19 @@ class SandboxWorker:
         done, progressed = -1, sent
         while True:
             deadline = min(total_deadline, progressed + step_s + grace)
+            if progressed == sent and time.monotonic() >= deadline:
+                deadline = time.monotonic() + 0.1  # not picked up yet: poll the board until it is
             try:
                 reply, reply_fds = protocol.recv(process.sock, deadline)
             except TimeoutError:
                 posted, when = process.board.read()
-                advanced = when > progressed
-                if advanced:
+                now = time.monotonic()
+                if when > progressed:
                     done, progressed = posted, when
-                if advanced and time.monotonic() < total_deadline:
+                    if now < total_deadline:
+                        continue
+                elif when <= sent and now < sent + self.limits.startup_seconds:
+                    # Not picked up yet (a saturated machine): no candidate code has run, so no limit applies.
                     continue
                 self._replace_process()
                 return Diagnosis(Status.TIMEOUT, what(done, time.monotonic() >= total_deadline))

@@ -119,6 +119,7 @@ class WorkerServer:
                 message, fds = protocol.recv(self.sock)
             except (EOFError, ConnectionError):
                 return
+            self._progress(-1)  # picked up: from here on the caller's per-call clock runs
             op = message.get("op")
             for shared_id in message.get("drop", []):
                 mapped = self.sets.pop(int(shared_id), None)
