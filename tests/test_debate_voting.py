@@ -24,6 +24,12 @@ def test_extract_numeric(text, expected):
     assert extract_answer(GSM8K, text) == expected
 
 
+def test_cut_off_response_answers_only_with_a_box():
+    cut = "- 73 motorcycles need 146 wheels\n- the box has 650 wheels\n- subtract the total number of wheels"
+    assert extract_answer(GSM8K, cut, finished=False) is None
+    assert extract_answer(GSM8K, cut + " 650 - 146 = \\boxed{504}", finished=False) == "504"
+
+
 def test_extract_math_keeps_expression():
     assert extract_answer(MATH, "so $x = \\boxed{\\frac{1}{2}}$") == "\\frac{1}{2}"
 

@@ -103,7 +103,9 @@ def run_debate(
             rec.answers.append([None] * agents)
         for (rec, a), completion in zip(slots, outs):
             rec.responses[round_][a] = completion.text
-            rec.answers[round_][a] = extract_answer(get_task(rec.task), completion.text)
+            rec.answers[round_][a] = extract_answer(
+                get_task(rec.task), completion.text, finished=completion.finish_reason == "stop"
+            )
         for rec in records:
             rec.votes.append(majority_vote(get_task(rec.task), rec.answers[round_]))
         if on_round is not None:

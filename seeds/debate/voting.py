@@ -12,19 +12,22 @@ from evals.tasks.base import Task
 from evals.tasks.math_equiv import last_boxed
 
 
-def extract_answer(task: Task, text: str) -> str | None:
-    """An agent's final answer: the last \\boxed{} it wrote, read by the task's extractor; else the task's own guess.
+def extract_answer(task: Task, text: str, *, finished: bool = True) -> str | None:
+    """An agent's final answer: the last \\boxed{} it wrote, read by the task's extractor; else the task's own guess,
+    but only from a response that ended by itself (`finished`).
 
     The box is handed back to the extractor still boxed so that each task reads it
     its own way (MATH keeps the expression, the numeric tasks take its number), and
-    a number written after the box ("\\boxed{18} ... in 2 steps") cannot win.
+    a number written after the box ("\\boxed{18} ... in 2 steps") cannot win. A
+    response cut off at the token limit without a box has no answer: its last
+    number is some intermediate result, and as a vote it would only add noise.
     """
     boxed = last_boxed(text)
     if boxed:
         answer = task.extract(f"\\boxed{{{boxed}}}")
         if answer is not None:
             return answer
-    return task.extract(text)
+    return task.extract(text) if finished else None
 
 
 def same_answer(task: Task, a: str | None, b: str | None) -> bool:
