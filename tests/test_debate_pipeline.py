@@ -221,6 +221,8 @@ def test_cli_user_errors_are_one_line(tmp_path):
         ({"train": [{"task": "chess", "limit": 3}]}, "unknown task"),
         ({"debate": {"agents": 1, "rounds": 2}}, "at least two agents"),
         ({"train": []}, "train"),
+        ({"critics": False, "iterations": 2}, "iterations > 1 needs finetuned critics"),
+        ({"critics": False, "handoff": "all"}, "handoff needs finetuned critics"),
     ],
 )
 def test_config_rejects(tmp_path, update, message):
@@ -235,3 +237,10 @@ def test_shipped_configs_load():
     root = Path(__file__).resolve().parents[1] / "configs"
     for name in ("experts-embedded.yaml", "experts-paper.yaml"):
         load_debate_config(root / name)
+
+
+def test_skipping_critics_keeps_the_experts_cache_key():
+    with_critics = DebateConfig.model_validate({"train": [{"task": "arithmetic", "limit": 2}]})
+    without = with_critics.model_copy(update={"critics": False})
+    assert without.trained_roles() == ("generator",) and with_critics.trained_roles() == ("generator", "critic")
+    assert default_out_dir(without) == default_out_dir(with_critics)

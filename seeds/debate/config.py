@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from seeds.configfile import TaskName, load_yaml_model
-from seeds.debate.datasets import DatasetSettings
+from seeds.debate.datasets import ROLES, DatasetSettings
 from seeds.debate.engine import DebateSettings
 from seeds.debate.finetune import FinetuneSettings
 from seeds.debate.metrics import EvalSettings
@@ -49,6 +49,9 @@ class DebateConfig(BaseModel):
     random_seed: int = 0
     # Which finetuned agents the merge stage gets: the generators (default), the critics, or both.
     handoff: Literal["generators", "critics", "all"] = "generators"
+    # Critic agents are finetuned as published; false skips them where nothing uses them (handoff, a later
+    # iteration's debate, the system evaluation), which on a CPU saves most of the training time.
+    critics: bool = True
     debate: DebateSettings = DebateSettings()
     datasets: DatasetSettings = DatasetSettings()
     finetune: FinetuneSettings = FinetuneSettings()
@@ -67,9 +70,27 @@ class DebateConfig(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _skipped_critics_are_unused(self) -> "DebateConfig":
+        if not self.critics:
+            users = [
+                ("handoff", self.handoff != "generators"),
+                ("iterations > 1", self.iterations > 1),
+                ("evaluation.system", self.evaluation.system),
+            ]
+            needed = [name for name, uses in users if uses]
+            if needed:
+                raise ValueError(f"critics: false, but {', '.join(needed)} needs finetuned critics")
+        return self
+
+    def trained_roles(self) -> tuple[str, ...]:
+        return ROLES if self.critics else tuple(r for r in ROLES if r != "critic")
+
     def training_fields(self) -> dict[str, Any]:
-        """Everything that decides the experts; a finished run folder is reusable only if these match."""
-        return self.model_dump(mode="json", exclude={"evaluation", "backend", "data_dir"})
+        """Everything that decides the experts; a finished run folder is reusable only if these match.
+
+        Whether critics are trained is not among them: it adds a stage and changes no generator."""
+        return self.model_dump(mode="json", exclude={"evaluation", "backend", "data_dir", "critics"})
 
 
 def load_debate_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DebateConfig:

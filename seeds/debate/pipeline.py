@@ -138,7 +138,7 @@ def build_experts(
         folder = _dataset_stage(run, level, records, config, log)
         pool.release()  # training needs the memory
         trained = {role: [] for role in ROLES}
-        for role in ROLES:
+        for role in config.trained_roles():
             bases = agents.generators if role == "generator" else agents.critics
             for agent, base in enumerate(bases):
                 model, was_trained = _train_stage(run, level, role, agent, base, read_dataset(folder, role, agent),
@@ -146,7 +146,8 @@ def build_experts(
                 trained[role].append(model)
                 if not was_trained:
                     untrained.append(f"iter-{level}/{role}-{agent}")
-        agents = AgentModels(tuple(trained["generator"]), tuple(trained["critic"]), seed_path)
+        # Critics left untrained (nothing uses them) stay what they were.
+        agents = AgentModels(tuple(trained["generator"]), tuple(trained["critic"] or agents.critics), seed_path)
 
     experts = _handed_over(agents, config)
     expert_debate = system_debate = None
@@ -318,7 +319,7 @@ def _metrics_stage(
     metrics["training"] = {
         f"iter-{level}/{role}-{agent}": _train_summary(run.agent(level, role, agent))
         for level in range(config.iterations)
-        for role in ROLES
+        for role in config.trained_roles()
         for agent in range(config.debate.agents)
     }
     if run.timings.is_file():
