@@ -67,14 +67,17 @@ class ExpertsManifest:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
+def _digest(data: object, length: int) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:length]
+
+
 class RunFolder:
     def __init__(self, root: Path, evaluation: EvalSettings) -> None:
         self.root = root
         self.config = root / "config.yaml"
         # One folder per held-out evaluation setting: a quick check by `make run` never clobbers a fuller one.
         ev = evaluation
-        key = hashlib.sha256(json.dumps(ev.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:6]
-        self.eval = root / "eval" / f"{ev.task}-{ev.split}-{ev.offset}-{ev.limit}-{key}"
+        self.eval = root / "eval" / f"{ev.task}-{ev.split}-{ev.offset}-{ev.limit}-{_digest(ev.model_dump(mode='json'), 6)}"
         self.metrics = self.eval / "metrics.json"
         self.timings = root / "timings.json"
         self.manifest = root / "experts.json"
@@ -94,8 +97,7 @@ class RunFolder:
 def default_out_dir(config: DebateConfig) -> Path:
     """The cache folder of `config`'s experts, keyed by what decides them: `selfdev experts` writes there by
     default and discovery and baselines (`experts: {debate: FILE}`) look there, so each reuses the others' work."""
-    key = hashlib.sha256(json.dumps(config.training_fields(), sort_keys=True).encode()).hexdigest()[:12]
-    return cache_root().parent / "experts" / f"debate-{key}"
+    return cache_root().parent / "experts" / f"debate-{_digest(config.training_fields(), 12)}"
 
 
 def build_experts(
