@@ -15,11 +15,11 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
-from transformers.generation.logits_process import TopPLogitsWarper
 
 from evals.backends.attention import NAME as GROUPED_ATTENTION
 from evals.backends.base import Completion, Prompt, SamplingParams, render_prompt, truncate_at_stop
 from evals.backends.kv_cache import preallocated_cache
+from evals.backends.sampling import sample_next_tokens
 
 # Stop strings are searched in the decoded tail only; a stop string is never longer than this many tokens.
 STOP_TAIL_TOKENS = 24
@@ -142,14 +142,6 @@ class TransformersBackend:
                 cache.update(layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1), idx)
         return cache
 
-    def _next_tokens(self, logits: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> torch.Tensor:
-        if params.temperature <= 0:
-            return logits.argmax(-1)
-        scores = logits.float() / params.temperature
-        if params.top_p < 1.0:
-            scores = TopPLogitsWarper(params.top_p)(None, scores)
-        return torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(1)
-
     def _decode_batch(
         self,
         prefix_cache: DynamicCache | None,
@@ -179,7 +171,7 @@ class TransformersBackend:
         done: list[Completion | None] = [None] * b
         eos = set(self.eos_ids)
         for step in range(params.max_new_tokens):
-            tokens = self._next_tokens(logits, params, generator)
+            tokens = sample_next_tokens(logits, params.temperature, params.top_p, generator)
             keep = []
             for j, row in enumerate(live):
                 tok = int(tokens[j])
