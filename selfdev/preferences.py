@@ -4,22 +4,31 @@ Chosen: the top `top_fraction` of the current iteration by dev score, plus the b
 `carry_over` of every earlier iteration. Rejected: the bottom `bottom_fraction`, where
 a candidate that never ran (no code, sandbox failure) ranks below every scored one.
 Every chosen reply is paired with every rejected one.
+
+Beyond the paper: when nothing was scored so far (the small seed's first iteration can
+produce no executable code at all), the scored references with code (task arithmetic,
+the prompt's one-shot example) stand in as chosen, so the generator still learns to
+write code that runs instead of skipping DPO (`references_as_fallback`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel, Field
 
 from selfdev.archive import Archive, Candidate
+from selfdev.generator.prompt import code_reply
 
 
 class PreferenceConfig(BaseModel):
     top_fraction: float = Field(default=0.03, gt=0, le=1, description="share of the iteration taken as chosen")
     bottom_fraction: float = Field(default=0.10, gt=0, le=1, description="share of the iteration taken as rejected")
     carry_over: int = Field(default=3, ge=0, description="best candidates of each earlier iteration added as chosen")
+    references_as_fallback: bool = Field(
+        default=True, description="scored references with code are chosen when no generated candidate was scored"
+    )
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,11 @@ def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> 
     rejected = ranked[-n_bottom:]
     for earlier in range(iteration):
         chosen += [c for c in archive.top(config.carry_over, earlier) if c.reply]
+    if not chosen and config.references_as_fallback:
+        chosen = [
+            replace(r, reply=code_reply(r.code))
+            for r in archive.references() if r.code and r.dev_score is not None
+        ]
     rejected_ids = {c.id for c in rejected}
     chosen = [c for c in {c.id: c for c in chosen}.values() if c.id not in rejected_ids]
     pairs = []

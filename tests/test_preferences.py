@@ -45,3 +45,22 @@ def test_too_few_candidates(tmp_path):
     with Archive(tmp_path / "a.sqlite") as archive:
         add(archive, 0, 0, 0.5)
         assert select_pairs(archive, 0, PreferenceConfig()) == []
+
+
+def add_reference(archive: Archive, name: str, score: float | None, code: str | None) -> int:
+    return archive.add(Candidate(iteration=-1, sample_index=0 if code is None else 1, status="ok", kind="reference",
+                                 name=name, code=code, dev_score=score, dev_n=10))
+
+
+def test_scored_reference_code_is_chosen_when_nothing_generated_ran(tmp_path):
+    with Archive(tmp_path / "a.sqlite") as archive:
+        add_reference(archive, "seed", 0.2, None)  # the seed has no code: nothing to prefer
+        ta = add_reference(archive, "task_arithmetic", 0.1, "def merge(task_vectors):\n    return task_vectors[0]\n")
+        failed = [add(archive, 0, i, None, status="syntax") for i in range(10)]
+        pairs = select_pairs(archive, 0, PreferenceConfig(bottom_fraction=0.2))
+        assert {p.chosen_id for p in pairs} == {ta}
+        assert {p.rejected_id for p in pairs} == set(failed[-2:])
+        assert pairs[0].chosen.startswith("```python\ndef merge(") and pairs[0].prompt == "[]"
+        assert select_pairs(archive, 0, PreferenceConfig(bottom_fraction=0.2, references_as_fallback=False)) == []
+        scored = add(archive, 0, 10, 0.0)  # one generated candidate scored: the paper's rule applies again
+        assert {p.chosen_id for p in select_pairs(archive, 0, PreferenceConfig(bottom_fraction=0.2))} == {scored}

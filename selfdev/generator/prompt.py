@@ -58,6 +58,11 @@ def generator_messages(num_experts: int) -> list[dict[str, str]]:
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
+def code_reply(code: str) -> str:
+    """A reply as the prompt asks for it: `code` in one python block (for scored code that has no reply)."""
+    return f"```python\n{code.rstrip()}\n```"
+
+
 def extract_code(reply: str) -> str | None:
     """The code block that defines `merge`; else the reply itself if it parses and defines `merge`;
     else a block (or the reply) whose one entry point has another name, with a `merge` that calls it.
