@@ -9,8 +9,8 @@ run in the sandbox as generated code is) over the same experts' MLP task vectors
 decoding on the same first --limit dev problems, in one run:
 
 - in place (what `selfdev discover` does, see selfdev.candidates.CandidateScorer): one backend holds the seed and
-  the task vectors are loaded once (MergeInputs); a first merge stages them in the sandbox worker's shared memory.
-  That is setup, paid once per run and reported apart. Per candidate: `merge_generated` (merge), the merged MLP
+  the task vectors are streamed once into the sandbox worker's shared memory (MergeInputs); a first merge starts
+  the worker. That is setup, paid once per phase and reported apart. Per candidate: `merge_generated` (merge), the merged MLP
   tensors pushed into the live model with `update_weights` (load), `evaluate` (eval). Nothing is restored: the
   next candidate overwrites the same tensors;
 - naive: per candidate `apply_algorithm` (mergekit's run_merge to a folder with a fresh sandbox worker, what
@@ -219,14 +219,14 @@ def in_place(args, seed: Path, experts: list[Path], score) -> tuple[dict, dict]:
     start = time.perf_counter()
     backend = load_backend(args.backend, str(seed))
     setup["load_backend"] = time.perf_counter() - start
-    start = time.perf_counter()
-    inputs = MergeInputs.load(TaskVectors(seed, experts, DEFAULT_FILTER))
-    setup["load_task_vectors"] = time.perf_counter() - start
     with SandboxWorker(LIMITS) as worker:
-        # Starts the worker and stages the task vectors in its shared memory, as a run's first candidate does.
+        start = time.perf_counter()
+        inputs = MergeInputs.load(TaskVectors(seed, experts, DEFAULT_FILTER), worker)
+        setup["stage_task_vectors"] = time.perf_counter() - start
+        # Starts the worker, which maps the task vectors, as a phase's first candidate does.
         start = time.perf_counter()
         merge_generated(worker, next(iter(CANDIDATES.values())), inputs, seed=MERGE_SEED)
-        setup["first_merge_staging_task_vectors"] = time.perf_counter() - start
+        setup["first_merge"] = time.perf_counter() - start
         for name, code in CANDIDATES.items():
             times = [time.perf_counter()]
             merged, diagnosis = merge_generated(worker, code, inputs, seed=MERGE_SEED)

@@ -5,10 +5,11 @@
 On the embedded seed with three synthetic experts (seeded perturbations of its
 MLP weights, written in shards of --shard-mb), all runs merging the MLP weights:
 
-- in memory, generated algorithm: MergeInputs loaded once (timed apart), then the
+- in memory, generated algorithm: MergeInputs loaded once (timed apart; the task
+  vectors are streamed into the sandbox worker's shared memory), then the
   sandbox runs merge() over every tensor and the seed is added back, twice: the
-  first call stages the task vectors in shared memory, the second (what every
-  later candidate of a discovery run costs) reuses them;
+  first call maps the task vectors in the worker, the second (what every later
+  candidate of a discovery run costs) reuses them;
 - in memory, mergekit's task_arithmetic through `merge_with_method`;
 - to disk: `apply_algorithm` (run_merge + the sandboxed method), in a child process
   whose process tree is sampled for RSS, once with the seed as shipped (one file)
@@ -60,13 +61,14 @@ def in_memory(seed: Path, experts: list[Path], algorithm: Path) -> dict:
 
     tv = TaskVectors(seed, experts, "mlp")
     nbytes = tv.nbytes()
-    start = time.perf_counter()
-    inputs = MergeInputs.load(tv)
-    load_s = time.perf_counter() - start
     _, code = read_algorithm(algorithm)
     with SandboxWorker(SandboxLimits(wall_seconds_per_call=600, cpu_seconds_per_call=1200)) as worker:
+        # The task vectors are streamed into the worker's shared memory once, as a discovery phase does.
+        start = time.perf_counter()
+        inputs = MergeInputs.load(tv, worker)
+        load_s = time.perf_counter() - start
         seconds = []
-        # The first call copies the task vectors into the worker's shared memory; later candidates reuse it.
+        # The first call also maps the shared memory in the worker and allocates the output; later ones reuse both.
         for _ in range(2):
             start = time.perf_counter()
             merged, diagnosis = merge_generated(worker, code, inputs)
@@ -74,8 +76,8 @@ def in_memory(seed: Path, experts: list[Path], algorithm: Path) -> dict:
             if merged is None:
                 raise SystemExit(f"benchmark algorithm failed: {diagnosis}")
             del merged
+        inputs.close()
     generated_s, warm_s = seconds
-    del inputs
     start = time.perf_counter()
     merge_with_method(tv, "task_arithmetic", {"weight": 0.4})
     human_s = time.perf_counter() - start

@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -177,7 +177,8 @@ class _Staged:
     nbytes: int
     names: tuple[str, ...]
     entries: list[list[shm.Slot]]
-    sources: list[tuple[weakref.ref[torch.Tensor], int]] = field(repr=False)
+    # The caller's tensors a cached (not pinned) set was copied from, to recognise them again.
+    sources: list[tuple[weakref.ref[torch.Tensor], int]] = field(default_factory=list, repr=False)
 
     def matches(self, groups: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> bool:
         if tuple(name for name, _ in groups) != self.names:
@@ -291,20 +292,32 @@ class _State:
         self.outputs.close()
 
 
+TensorSpec = tuple[tuple[int, ...], torch.dtype]
+
+
+def _specs(groups: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> list[tuple[str, list[TensorSpec]]]:
+    return [(name, [(tuple(t.shape), t.dtype) for t in tensors]) for name, tensors in groups]
+
+
+def _check_specs(name: str, group: Sequence[TensorSpec]) -> None:
+    if not group:
+        raise ValueError(f"{name}: no task vectors")
+    for shape, dtype in group:
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"{name}: task vectors must be floating point, got {dtype}")
+        if (shape, dtype) != tuple(group[0]):
+            raise ValueError(f"{name}: task vectors differ in shape or dtype")
+
+
 def _check_groups(groups: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> None:
     for name, tensors in groups:
-        if not tensors:
-            raise ValueError(f"{name}: no task vectors")
-        first = tensors[0]
         for t in tensors:
             if not isinstance(t, torch.Tensor):
                 raise TypeError(f"{name}: task vectors must be tensors, got {type(t).__name__}")
             if t.device.type != "cpu" or t.layout != torch.strided:
                 raise ValueError(f"{name}: task vectors must be dense CPU tensors")
-            if not t.is_floating_point():
-                raise ValueError(f"{name}: task vectors must be floating point, got {t.dtype}")
-            if t.shape != first.shape or t.dtype != first.dtype:
-                raise ValueError(f"{name}: task vectors differ in shape or dtype")
+    for name, group in _specs(groups):
+        _check_specs(name, group)
 
 
 class SandboxWorker:
@@ -385,9 +398,27 @@ class SandboxWorker:
         """
         groups = [(str(name), list(tensors)) for name, tensors in task_vectors.items()]
         _check_groups(groups)
+        return self.stream_task_vectors(_specs(groups), iter(groups))
+
+    def stream_task_vectors(
+        self,
+        specs: Sequence[tuple[str, Sequence[TensorSpec]]],
+        task_vectors: Iterable[tuple[str, Sequence[torch.Tensor]]],
+    ) -> TaskVectorSet:
+        """Stage task vectors that are produced one parameter at a time (read from disk, say).
+
+        `specs` names every parameter with the (shape, dtype) of each of its task
+        vectors, up front, so the shared memory is laid out before the first
+        tensor arrives; `task_vectors` must then yield exactly that, in that
+        order. The caller never holds more than the one parameter it yields,
+        instead of a private copy of everything next to the shared one.
+        """
+        specs = [(str(name), [(tuple(shape), dtype) for shape, dtype in group]) for name, group in specs]
+        for name, group in specs:
+            _check_specs(name, group)
         with self._lock:
             self._state.drain_unpinned()
-            staged = self._copy_to_shared(groups)
+            staged = self._copy_to_shared(specs, task_vectors)
             self._state.pinned[staged.id] = staged
         return TaskVectorSet(staged, self._state)
 
@@ -506,7 +537,8 @@ class SandboxWorker:
             if staged.matches(groups):
                 cache.move_to_end(staged.id)
                 return staged
-        staged = self._copy_to_shared(groups)
+        staged = self._copy_to_shared(_specs(groups), groups)
+        staged.sources = [(weakref.ref(t), t._version) for _, tensors in groups for t in tensors]
         cache[staged.id] = staged
         while len(cache) > self.limits.task_vector_cache:
             _, evicted = cache.popitem(last=False)
@@ -514,33 +546,40 @@ class SandboxWorker:
             self._state.to_drop.append(evicted.id)
         return staged
 
-    def _copy_to_shared(self, groups: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> _Staged:
-        flat = [t for _, tensors in groups for t in tensors]
-        slots, nbytes = shm.plan([(tuple(t.shape), t.dtype) for t in flat])
+    def _copy_to_shared(
+        self,
+        specs: Sequence[tuple[str, Sequence[TensorSpec]]],
+        groups: Iterable[tuple[str, Sequence[torch.Tensor]]],
+    ) -> _Staged:
+        """One memfd laid out by `specs`, filled from `groups` one parameter at a time."""
+        slots, nbytes = shm.plan([spec for _, group in specs for spec in group])
+        entries, position = [], 0
+        for _, group in specs:
+            entries.append(slots[position : position + len(group)])
+            position += len(group)
         fd = shm.create(nbytes, "sandbox-task-vectors")
         try:
             buffer = shm.map_fd(fd, nbytes, writable=True)
             base = shm.byte_tensor(buffer)
+            arriving = iter(groups)
             with torch.no_grad():
-                for tensor, slot in zip(flat, slots):
-                    shm.view(base, slot).copy_(tensor)
+                for (want, _), entry in zip(specs, entries):
+                    name, tensors = next(arriving, (None, ()))
+                    if name != want or len(tensors) != len(entry):
+                        raise ValueError(f"expected {len(entry)} task vectors of {want!r}, got {len(tensors)} of {name!r}")
+                    for tensor, slot in zip(tensors, entry):
+                        if tuple(tensor.shape) != slot.shape or tensor.dtype != slot.torch_dtype:
+                            got = f"{tuple(tensor.shape)} {tensor.dtype}"
+                            raise ValueError(f"{name}: a task vector is {got}, the specs said {slot.shape} {slot.dtype}")
+                        shm.view(base, slot).copy_(tensor)
+                if next(arriving, None) is not None:
+                    raise ValueError(f"more task vectors arrived than the {len(specs)} parameters in the specs")
             del base
             buffer.close()
         except BaseException:
             os.close(fd)
             raise
-        entries, position = [], 0
-        for _, tensors in groups:
-            entries.append(slots[position : position + len(tensors)])
-            position += len(tensors)
-        staged = _Staged(
-            id=self._next_set,
-            fd=fd,
-            nbytes=nbytes,
-            names=tuple(name for name, _ in groups),
-            entries=entries,
-            sources=[(weakref.ref(t), t._version) for t in flat],
-        )
+        staged = _Staged(id=self._next_set, fd=fd, nbytes=nbytes, names=tuple(name for name, _ in specs), entries=entries)
         self._next_set += 1
         return staged
 

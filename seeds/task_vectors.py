@@ -68,6 +68,10 @@ class TaskVectors:
         for name in self.names:
             yield name, self.vectors(name)
 
+    def specs(self) -> list[tuple[str, list[tuple[tuple[int, ...], torch.dtype]]]]:
+        """(name, [(shape, dtype)] per expert) of every task vector, from the headers, in iteration order."""
+        return [(name, [(tuple(self.seed.tensors[name].shape), VECTOR_DTYPE)] * len(self.experts)) for name in self.names]
+
     def load(self) -> dict[str, list[torch.Tensor]]:
         """Every selected tensor's task vectors in memory, for many merges over the same experts."""
         return dict(iter(self))

@@ -305,12 +305,11 @@ class ScorerSpec:
     sandbox: SandboxLimits
     merge_seed: int = 0
 
-    def merge_inputs(self) -> MergeInputs:
-        return MergeInputs.load(TaskVectors(self.seed, self.experts, self.filter))
-
-    def scorer(self, worker: SandboxWorker, inputs: MergeInputs) -> CandidateScorer:
+    def scorer(self, worker: SandboxWorker) -> CandidateScorer:
+        """The seed and task vectors (the latter staged in `worker`'s shared memory) and an evaluation model."""
         from evals.backends.registry import load_backend
 
+        inputs = MergeInputs.load(TaskVectors(self.seed, self.experts, self.filter), worker)
         backend = load_backend(self.backend.name, self.seed, **self.backend.model_dump(exclude={"name"}))
         dev = DevScorer(backend, get_task(self.task), self.dev)
         return CandidateScorer(worker, inputs, dev, self.cascade, merge_seed=self.merge_seed)
@@ -338,5 +337,7 @@ class LocalScoring:
         return done
 
     def close(self) -> None:
-        """Drop the evaluation model, so the generator and DPO get its memory."""
+        """Drop the evaluation model and the merge inputs, so the generator and DPO get their memory."""
+        if self.scorer is not None:
+            self.scorer.inputs.close()
         self.scorer = None

@@ -35,7 +35,7 @@ class CandidateActor:
 
     def __init__(self, spec: ScorerSpec) -> None:
         self.worker = SandboxWorker(spec.sandbox)
-        self.scorer = spec.scorer(self.worker, spec.merge_inputs())
+        self.scorer = spec.scorer(self.worker)
 
     def ready(self) -> int:
         """Answers once the constructor has run (again, after a restart)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -35,7 +34,6 @@ from selfdev.errors import UserError
 from selfdev.experts_source import ExpertsSource, resolve_experts
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
 from selfdev.generator.sampler import read_samples, sample_replies, write_samples
-from selfdev.merging import MergeInputs
 from selfdev.preferences import select_pairs
 from selfdev.progress import LoopProgress
 from selfdev.run_dir import RunDir
@@ -65,15 +63,15 @@ class Discovery:
         self.spec = self.scorer_spec(experts)
         with SandboxWorker(self.config.sandbox_limits()) as worker, self.actors() as actors:
             self.screen = Screen(worker, self.archive, merge_seed=self.config.random_seed)
-            with self.scoring(worker, actors) as scoring:
+            with self.scoring(actors) as scoring:
                 self.score_references(scoring)
             for it in range(self.config.iterations):
                 replies = self.sample(it, num_experts=len(experts))
-                with self.scoring(worker, actors) as scoring:
+                with self.scoring(actors) as scoring:
                     self.evaluate_iteration(it, replies, scoring)
                 if it < self.config.iterations - 1:
                     self.train_generator(it)
-            with self.scoring(worker, actors) as scoring:
+            with self.scoring(actors) as scoring:
                 self.evaluate_test(scoring)
         self.archive.set_meta("finished", True)
 
@@ -131,24 +129,24 @@ class Discovery:
         with actor_pool(self.config.distributed, self.spec, self.log) as pool:
             yield pool
 
-    @cached_property
-    def inputs(self) -> MergeInputs:
-        """The seed and task vectors for merging in this process (actors load their own)."""
-        return self.spec.merge_inputs()
-
     @contextlib.contextmanager
-    def scoring(self, worker: SandboxWorker, actors: Scoring | None) -> Iterator[Scoring]:
-        """Where one phase merges and evaluates: the actors, or an evaluation model in this process
-        that is freed afterwards so the generator and DPO have the memory."""
+    def scoring(self, actors: Scoring | None) -> Iterator[Scoring]:
+        """Where one phase merges and evaluates: the actors, or this process.
+
+        Here, the phase gets its own sandbox worker, holding the task vectors in
+        shared memory, and an evaluation model; both go when it ends, so the
+        generator and DPO have the memory (re-staging costs seconds a phase).
+        """
         if actors is not None:
             yield actors
             return
-        local = LocalScoring(self.spec.scorer(worker, self.inputs))
-        try:
-            yield local
-        finally:
-            local.close()
-            gc.collect()
+        with SandboxWorker(self.spec.sandbox) as worker:
+            local = LocalScoring(self.spec.scorer(worker))
+            try:
+                yield local
+            finally:
+                local.close()
+                gc.collect()
 
     def score_references(self, scoring: Scoring) -> None:
         """The seed itself (a candidate without code) and task arithmetic (the one-shot example), on every dev slice."""

@@ -10,7 +10,8 @@ from mergekit.merge import run_merge
 from mergekit.options import MergeOptions
 
 from seeds.task_vectors import TaskVectors
-from selfdev.merging import MergeInputs, merge_with_method
+from sandbox import SandboxLimits, SandboxWorker, TaskVectorSet
+from selfdev.merging import MergeInputs, merge_generated, merge_with_method
 
 
 @pytest.fixture(scope="module")
@@ -74,4 +75,20 @@ def test_merge_inputs_hold_base_and_vectors(tiny_model_dir, tiny_expert_dirs):
     tv = TaskVectors(tiny_model_dir, tiny_expert_dirs)
     inputs = MergeInputs.load(tv)
     assert list(inputs.base) == tv.names == list(inputs.vectors)
-    assert inputs.nbytes() == tv.nbytes()
+
+
+def test_merge_inputs_streamed_into_the_worker_merge_as_the_in_memory_ones(tiny_model_dir, tiny_expert_dirs):
+    tv = TaskVectors(tiny_model_dir, tiny_expert_dirs)
+    code = "def merge(task_vectors):\n    return task_vectors[0] - 2 * task_vectors[1]\n"
+    with SandboxWorker(SandboxLimits(spare_worker=False)) as worker:
+        staged = MergeInputs.load(tv, worker)
+        assert isinstance(staged.vectors, TaskVectorSet) and staged.vectors.names == tuple(tv.names)
+        merged, diagnosis = merge_generated(worker, code, staged)
+        assert diagnosis.ok, diagnosis
+        assert list(merged) == tv.names
+        for name in tv.names:
+            first, second, *_ = tv.vectors(name)
+            torch.testing.assert_close(merged[name], tv.base(name) + first - 2 * second, rtol=1e-6, atol=1e-6)
+        staged.close()
+        with pytest.raises(ValueError, match="closed"):
+            merge_generated(worker, code, staged)

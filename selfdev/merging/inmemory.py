@@ -12,13 +12,13 @@ selected tensors only (the others keep the seed's values in the loaded model):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from mergekit import merge_methods
 from mergekit.merge_methods.base import TensorGroup
 
-from sandbox import Diagnosis, SandboxWorker
+from sandbox import Diagnosis, SandboxWorker, TaskVectorSet
 from seeds.task_vectors import VECTOR_DTYPE, TaskVectors
 
 
@@ -29,20 +29,47 @@ def add_delta(base: torch.Tensor, delta: torch.Tensor, dtype: torch.dtype | None
 
 @dataclass
 class MergeInputs:
-    """The selected seed tensors and their task vectors, loaded once for many candidate merges."""
+    """The selected seed tensors and their task vectors, loaded once for many candidate merges.
+
+    With a worker, the task vectors live only in that worker's shared memory
+    (`vectors` is its TaskVectorSet), streamed there one parameter at a time:
+    this process never holds a private copy of them next to the shared one.
+    """
 
     base: dict[str, torch.Tensor]
-    vectors: dict[str, list[torch.Tensor]]
+    vectors: Mapping[str, list[torch.Tensor]] | TaskVectorSet
 
     @classmethod
-    def load(cls, task_vectors: TaskVectors) -> "MergeInputs":
-        return cls(
-            base={name: task_vectors.base(name) for name in task_vectors.names},
-            vectors=task_vectors.load(),
-        )
+    def load(cls, task_vectors: TaskVectors, worker: SandboxWorker | None = None) -> "MergeInputs":
+        base = {name: task_vectors.base(name) for name in task_vectors.names}
+        if worker is None:
+            return cls(base=base, vectors=task_vectors.load())
+        return cls(base=base, vectors=worker.stream_task_vectors(task_vectors.specs(), task_vectors))
 
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for ts in self.vectors.values() for t in ts)
+    def close(self) -> None:
+        """Release shared task vectors now rather than when this object is collected."""
+        if isinstance(self.vectors, TaskVectorSet):
+            self.vectors.close()
+
+
+class MergedWeights(Mapping[str, torch.Tensor]):
+    """seed + merged task vector per tensor, computed when read.
+
+    A backend's update_weights copies one tensor at a time into the model, so
+    at most one merged tensor exists besides the model's own weights.
+    """
+
+    def __init__(self, base: Mapping[str, torch.Tensor], deltas: Mapping[str, torch.Tensor], dtype: torch.dtype | None):
+        self.base, self.deltas, self.dtype = base, deltas, dtype
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return add_delta(self.base[name], self.deltas[name], self.dtype)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.deltas)
+
+    def __len__(self) -> int:
+        return len(self.deltas)
 
 
 def merge_generated(
@@ -52,12 +79,12 @@ def merge_generated(
     *,
     seed: int = 0,
     dtype: torch.dtype | None = None,
-) -> tuple[dict[str, torch.Tensor] | None, Diagnosis]:
+) -> tuple[MergedWeights | None, Diagnosis]:
     """Run `code`'s merge() over every selected tensor in the sandbox; None plus the diagnosis if it fails."""
     deltas, diagnosis = worker.merge_model(code, inputs.vectors, seed=seed)
     if deltas is None:
         return None, diagnosis
-    return {name: add_delta(inputs.base[name], deltas[name], dtype) for name in inputs.vectors}, diagnosis
+    return MergedWeights(inputs.base, deltas, dtype), diagnosis
 
 
 def merge_with_method(

@@ -354,6 +354,35 @@ def test_load_task_vectors_lets_the_caller_drop_its_tensors(worker):
             worker.merge_model(SOURCES["median"], other_set)
 
 
+def test_streamed_task_vectors_merge_like_a_mapping_and_must_match_their_specs(worker):
+    vectors = {"a": random_task_vectors((6, 4), seed=23), "b": random_task_vectors((9,), seed=24)}
+    specs = [(name, [(tuple(t.shape), t.dtype) for t in tvs]) for name, tvs in vectors.items()]
+    produced = []
+
+    def one_at_a_time():
+        for name, tvs in vectors.items():
+            produced.append(name)
+            yield name, tvs
+
+    streamed = worker.stream_task_vectors(specs, one_at_a_time())
+    assert produced == ["a", "b"] and streamed.names == ("a", "b")
+    merged, diagnosis = worker.merge_model(SOURCES["median"], streamed)
+    assert diagnosis.ok, diagnosis
+    for name, tvs in vectors.items():
+        torch.testing.assert_close(merged[name], reference("median", tvs, 0), rtol=0, atol=0)
+    streamed.close()
+
+    with pytest.raises(ValueError, match="expected 3 task vectors of 'b', got 0 of None"):
+        worker.stream_task_vectors(specs, iter([("a", vectors["a"])]))
+    with pytest.raises(ValueError, match="more task vectors arrived"):
+        worker.stream_task_vectors(specs, iter([*vectors.items(), ("c", vectors["b"])]))
+    wrong = [("a", specs[0][1]), ("b", [((8,), torch.float32)] * 3)]
+    with pytest.raises(ValueError, match=r"b: a task vector is \(9,\)"):
+        worker.stream_task_vectors(wrong, iter(vectors.items()))
+    with pytest.raises(ValueError, match="floating point"):
+        worker.stream_task_vectors([("a", [((2,), torch.int64)])], iter([]))
+
+
 def test_imports_bind_the_allow_listed_stand_ins(worker):
     code = (
         "import torch\nimport torch.nn.functional as F\nimport math\nfrom torch import nn\n"
