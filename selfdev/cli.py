@@ -169,12 +169,13 @@ def experts_command(
 ) -> None:
     """Turn the seed into experts by multiagent debate finetuning; print the metrics table."""
     from seeds.debate import build_experts, default_out_dir, load_debate_config
+    from selfdev.progress import timestamped
 
     with user_errors():
         start = time.perf_counter()
         settings = load_debate_config(config)
         out = out or default_out_dir(settings)
-        manifest = build_experts(settings, out, data_dir=data_dir, log=typer.echo)
+        manifest = build_experts(settings, out, data_dir=data_dir, log=timestamped(typer.echo))
     typer.echo(f"{len(manifest.experts)} experts in {out} ({time.perf_counter() - start:.0f} s); manifest {out / 'experts.json'}")
 
 
@@ -189,6 +190,7 @@ def discover_command(
     from evals.data import resolve_data_dir
     from selfdev.config import DiscoveryConfig
     from selfdev.loop import discover
+    from selfdev.progress import timestamped
     from selfdev.report import print_summary, write_report
     from selfdev.run_dir import RunDir
 
@@ -198,7 +200,8 @@ def discover_command(
             raise UserError("give --config (or --resume with an existing --out)")
         settings = DiscoveryConfig.load(source)
         try:
-            run = discover(settings, out, resume=resume, data_dir=resolve_data_dir(data_dir), log=typer.echo)
+            log = timestamped(typer.echo)
+            run = discover(settings, out, resume=resume, data_dir=resolve_data_dir(data_dir), log=log)
         except KeyboardInterrupt:
             typer.secho(f"interrupted: finished candidates are in {out / 'archive.sqlite'}; "
                         f"continue with: selfdev discover --out {out} --resume", fg="yellow", err=True)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Callable, Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from selfdev.archive import Archive, Candidate
+
+
+def timestamped(log: Callable[[str], None]) -> Callable[[str], None]:
+    """`log` with the wall-clock time before each line, so a long run's log tells what each stage took."""
+    return lambda line: log(f"[{time.strftime('%H:%M:%S')}] {line}")
 
 
 def _progress() -> Progress:
