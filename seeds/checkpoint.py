@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,33 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.folder)!r})"
+
+
+class CheckpointTensors(Mapping[str, torch.Tensor]):
+    """Some tensors of a checkpoint, read from its files each time one is asked for.
+
+    For a caller that reads them now and then, one at a time (the seed's
+    weights, to add each merge candidate's task vector to): between reads the
+    operating system's page cache holds them, not this process.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, names: Sequence[str]) -> None:
+        missing = [name for name in names if name not in checkpoint.tensors]
+        if missing:
+            raise KeyError(f"{checkpoint.folder} has no tensor {missing[0]!r}")
+        self.checkpoint, self.names = checkpoint, list(names)
+        self._selected = set(self.names)
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self._selected:
+            raise KeyError(name)
+        return self.checkpoint.get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 def model_folder(spec: str | Path) -> Path:

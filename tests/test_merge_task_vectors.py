@@ -10,6 +10,7 @@ import pytest
 import safetensors.torch
 import torch
 
+from seeds.checkpoint import CheckpointTensors
 from seeds.compat import IncompatibleModelsError
 from seeds.errors import SeedError
 from seeds.filters import parse_filter
@@ -114,3 +115,19 @@ def test_synthetic_expert_is_sharded_and_perturbs_only_selected(tmp_path, tiny_m
     tv = TaskVectors(tiny_model_dir, [out], "all")
     changed = {n for n in tv.names if tv.vectors(n)[0].abs().max() > 0}
     assert changed == set(TaskVectors(tiny_model_dir, [out], "mlp").names)
+
+
+def test_checkpoint_tensors_read_the_selected_tensors_from_disk_each_time(tiny_model_dir, tiny_expert_dirs):
+    tv = TaskVectors(tiny_model_dir, tiny_expert_dirs)
+    stored = safetensors.torch.load_file(Path(tiny_model_dir) / "model.safetensors")
+    base = CheckpointTensors(tv.seed, tv.names)
+    assert list(base) == tv.names and len(base) == len(tv.names)
+    first = base[tv.names[0]]
+    assert torch.equal(first, stored[tv.names[0]])
+    first.zero_()  # a caller's edit never reaches the next read
+    assert torch.equal(base[tv.names[0]], stored[tv.names[0]])
+    unselected = next(name for name in tv.seed.names if name not in tv.names)
+    with pytest.raises(KeyError):
+        base[unselected]
+    with pytest.raises(KeyError, match="no tensor 'nope'"):
+        CheckpointTensors(tv.seed, ["nope"])

@@ -19,6 +19,7 @@ from mergekit import merge_methods
 from mergekit.merge_methods.base import TensorGroup
 
 from sandbox import Diagnosis, SandboxWorker, TaskVectorSet
+from seeds.checkpoint import CheckpointTensors
 from seeds.task_vectors import VECTOR_DTYPE, TaskVectors
 
 
@@ -31,17 +32,19 @@ def add_delta(base: torch.Tensor, delta: torch.Tensor, dtype: torch.dtype | None
 class MergeInputs:
     """The selected seed tensors and their task vectors, loaded once for many candidate merges.
 
-    With a worker, the task vectors live only in that worker's shared memory
+    The seed's tensors are read from its files per merge (the evaluation model
+    already holds a copy in memory; the page cache serves the reads). With a
+    worker, the task vectors live only in that worker's shared memory
     (`vectors` is its TaskVectorSet), streamed there one parameter at a time:
     this process never holds a private copy of them next to the shared one.
     """
 
-    base: dict[str, torch.Tensor]
+    base: Mapping[str, torch.Tensor]
     vectors: Mapping[str, list[torch.Tensor]] | TaskVectorSet
 
     @classmethod
     def load(cls, task_vectors: TaskVectors, worker: SandboxWorker | None = None) -> "MergeInputs":
-        base = {name: task_vectors.base(name) for name in task_vectors.names}
+        base = CheckpointTensors(task_vectors.seed, task_vectors.names)
         if worker is None:
             return cls(base=base, vectors=task_vectors.load())
         return cls(base=base, vectors=worker.stream_task_vectors(task_vectors.specs(), task_vectors))
