@@ -34,6 +34,7 @@ from selfdev.errors import UserError
 from selfdev.experts_source import ExpertsSource, resolve_experts
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
 from selfdev.generator.sampler import read_samples, sample_replies, write_samples
+from selfdev.isolated import run_isolated
 from selfdev.preferences import select_pairs
 from selfdev.progress import LoopProgress
 from selfdev.run_dir import RunDir
@@ -53,8 +54,10 @@ class Discovery:
     # -- the algorithm box --------------------------------------------------------------------
 
     def run_all(self) -> None:
-        experts = resolve_experts(
-            self.config.experts, self.config.seed, filter=self.config.filter, data_dir=self.data_dir, log=self.log,
+        # Experts and baselines run in processes of their own: the memory they used is gone when they end.
+        experts = run_isolated(
+            resolve_experts, self.config.experts, self.config.seed, filter=self.config.filter, data_dir=self.data_dir,
+            log=self.log,
         )
         self.prompt = json.dumps(generator_messages(len(experts)))
         for key, value in (("seed", self.config.seed), ("experts", experts), ("task", self.config.task)):
@@ -84,7 +87,8 @@ class Discovery:
         from selfdev.merging.baselines_config import BaselinesConfig
 
         self.log("baselines: tuning mergekit methods on the first dev slice (cached across runs)")
-        run_baselines(
+        run_isolated(
+            run_baselines,
             BaselinesConfig(
                 seed=self.seed_path,
                 experts=ExpertsSource(models=experts),
