@@ -167,7 +167,8 @@ class Discovery:
                 self.archive.add(ta)
         for reference in run_jobs(scoring, jobs):
             self.archive.add(reference)
-            self.log(f"reference {reference.name}: dev {reference.dev_score} ({reference.status})")
+            score = "–" if reference.dev_score is None else f"{reference.dev_score:.3f}"
+            self.log(f"reference {reference.name}: dev {score} ({reference.status})")
 
     def sample(self, iteration: int, *, num_experts: int) -> list[str]:
         cached = read_samples(self.run.samples(iteration))
