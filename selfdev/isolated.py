@@ -3,9 +3,9 @@
 Measured on a fresh `make run`: after the experts' debate and finetuning and
 the baselines' merges had run inside the discovery process, it carried about
 3 GiB more through every later phase than a run that found both cached, and
-the tree peaked at 13.9 GiB. Freed tensors stay with the allocators, and no
-`del` or `gc.collect()` hands back what a finished stage fragmented. A child
-process does, on exit.
+the tree peaked at 13.9 GiB. (An evaluation backend alone is freed when
+dropped, so what stays is whatever the stages leave with the allocators.)
+A child process gives all of it back when it exits, whatever it was.
 
 The child is spawned (a fork would copy the parent's CUDA or Ray state). Its
 log lines come back through a pipe to the caller's `log`, which need not be
