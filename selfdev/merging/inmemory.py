@@ -32,8 +32,9 @@ def add_delta(base: torch.Tensor, delta: torch.Tensor, dtype: torch.dtype | None
 class MergeInputs:
     """The selected seed tensors and their task vectors, loaded once for many candidate merges.
 
-    The seed's tensors are read from its files per merge (the evaluation model
-    already holds a copy in memory; the page cache serves the reads). With a
+    The seed's tensors are read from its files at each merge, not kept: the
+    page cache serves the reads, and this process holds no second copy of
+    them next to the evaluation model. With a
     worker, the task vectors live only in that worker's shared memory
     (`vectors` is its TaskVectorSet), streamed there one parameter at a time:
     this process never holds a private copy of them next to the shared one.
