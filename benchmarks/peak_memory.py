@@ -109,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     start = time.monotonic()
-    child = subprocess.Popen(command)
+    try:
+        child = subprocess.Popen(command)
+    except OSError as e:  # not found, not executable
+        parser.error(f"cannot start {command[0]!r}: {e.strerror}")
     # Ctrl-C reaches the child through the terminal; here it only must not stop the sampling early.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     root = psutil.Process(child.pid)

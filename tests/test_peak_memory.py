@@ -50,3 +50,10 @@ def test_no_command_is_a_usage_error(tmp_path):
     command = [sys.executable, str(REPO / "benchmarks" / "peak_memory.py"), "--out", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "give the command" in result.stderr
+
+
+def test_a_command_that_does_not_exist_is_a_usage_error(tmp_path):
+    command = [sys.executable, str(REPO / "benchmarks" / "peak_memory.py"), "--out", str(tmp_path), "--", "no-such-cmd"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "cannot start 'no-such-cmd'" in result.stderr
+    assert "Traceback" not in result.stderr
