@@ -76,7 +76,7 @@ def evaluate(
     start = time.perf_counter()
     records = []
     for ex, completion in zip(examples, completions):
-        extracted, correct = task.score(completion.text, ex.gold)
+        extracted, correct = task.score(completion.text, ex.gold, truncated=completion.truncated)
         records.append(
             {
                 "id": ex.id,
@@ -107,7 +107,7 @@ def evaluate(
         scoring_seconds=scoring_seconds,
         generated_tokens=tokens,
         tokens_per_second=tokens / seconds if seconds > 0 else 0.0,
-        truncated=sum(c.finish_reason == "length" for c in completions),
+        truncated=sum(c.truncated for c in completions),
         records=records,
     )
     if out_path is not None:

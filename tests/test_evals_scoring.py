@@ -41,6 +41,55 @@ def test_gsm8k_extract(completion: str, expected: str | None) -> None:
     assert GSM8K.extract(completion) == expected
 
 
+# The failures issue 14 measured, and the precedence every numeric task and the debate share:
+# last \boxed{} first, then the last answer marker, then the last number only if not truncated.
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        ("\\boxed{18}. That took 3 steps.", "18"),  # a number after the box
+        ("The answer is 18, so \\boxed{18}. It took 3 steps.", "18"),
+        ("The answer is 7 + 5 = 12", "12"),  # an expression after the marker
+        ("The answer is 3 * $4 = $12.", "12"),
+        ("The answer is 12 (= 7 + 5).", "12"),  # a result, then its derivation
+        ("#### 48 / 2 = 24", "24"),
+        ("The answer is $1{,}000$.", "1000"),  # LaTeX thousands separators
+        ("The answer is 1,\\!000.", "1000"),
+        ("so she pays \\$2\\,500 in all", "2500"),
+        ("\\boxed{1{,}234{,}567}", "1234567"),
+        ("The answer is 12. Question: Tom has 5 apples. The answer is 5.", "12"),  # a continuation, same line
+        ("She has 12 apples. Question: Tom has 5 apples and eats 2. How many are left? 3", "12"),
+        ("User: what is 2+2? The answer is 4.", "4"),  # a marker at the very start is a restated question
+        ("Box first: \\boxed{7}, although the answer is 9.", "7"),
+        ("\\boxed{x} but the answer is 9.", "9"),  # a box without a number gives way to the marker
+    ],
+)
+def test_gsm8k_extract_issue_14_cases(completion: str, expected: str | None) -> None:
+    assert GSM8K.extract(completion) == expected
+    assert ARITHMETIC.extract(completion) == expected  # one extractor for both numeric tasks
+
+
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [
+        ("He bought 3*12=36 eggs, so they cost 36*.5=18 and then", None),  # no final marker: no answer
+        ("He bought 3*12=36 eggs. The answer is 18. Then the next one costs 4", "18"),
+        ("He bought 3*12=36 eggs, costing \\boxed{18} and more text", "18"),
+        ("He bought 36 eggs: \\boxed{18} then \\boxed{2", "18"),  # the open box at the cut is ignored
+        ("The answer is", None),
+        ("The answer is 12. Question: Tom has 5 apples and 3 more make", "12"),
+        ("She has 12 apples. Question: Tom has 5 apples and 3 more make", "12"),  # it finished before the cut
+    ],
+)
+def test_truncated_completion_needs_a_final_marker(completion: str, expected: str | None) -> None:
+    assert GSM8K.extract(completion, truncated=True) == expected
+
+
+def test_truncation_reaches_the_score() -> None:
+    cut = "Natalia sold 48/2 = 24 clips in May, and 48 + 24 = 72"
+    assert GSM8K.score(cut, "72") == ("72", True)
+    assert GSM8K.score(cut, "72", truncated=True) == (None, False)
+
+
 @pytest.mark.parametrize(
     ("predicted", "gold", "correct"),
     [
@@ -81,6 +130,7 @@ def test_numbers_survive_any_formatting(n: int) -> None:
         ("\\fbox{7}", "7"),
         ("\\boxed{\\boxed{9}}", "9"),
         ("The answer is 12.", None),  # MATH needs a box
+        ("\\boxed{3}. Question: What is 1+1? \\boxed{2}", "3"),  # not the continuation's box
         ("\\boxed{}", None),
     ],
 )

@@ -26,6 +26,11 @@ class Completion:
     num_tokens: int
     finish_reason: str  # "stop" (eos or a stop string) or "length"
 
+    @property
+    def truncated(self) -> bool:
+        """Cut off at the token limit: its text may end before the final answer was written."""
+        return self.finish_reason == "length"
+
 
 class GenerationBackend(Protocol):
     name: str

@@ -50,8 +50,8 @@ class Arithmetic(Task):
         operands = generate("train", self.split_seed + _FEWSHOT_SEED_OFFSET, 5)
         return [(question(ops), worked_solution(ops)) for ops in operands]
 
-    def extract(self, completion: str) -> str | None:
-        return extract_number(completion)
+    def read_answer(self, text: str, *, truncated: bool) -> str | None:
+        return extract_number(text, truncated=truncated)
 
     def is_correct(self, predicted: str | None, gold: str) -> bool:
         return numbers_equal(predicted, gold)

@@ -24,6 +24,21 @@ class Example:
     meta: dict = field(default_factory=dict)  # split, subject, level, ...
 
 
+# Where a model starts the next problem of a few-shot transcript itself. The tasks' stop sequences catch
+# these after a line break; written on the same line ("The answer is 12. Question: ...") they get through.
+CONTINUATION_MARKERS = ("Question:", "User:")
+
+
+def answer_text(completion: str) -> tuple[str, bool]:
+    """`completion` up to where it starts a new problem of its own, and whether it was cut.
+
+    A marker at the very start is the model restating the question, not a continuation, and stays.
+    """
+    start = len(completion) - len(completion.lstrip())
+    cuts = [i for i in (completion.find(m, start + 1) for m in CONTINUATION_MARKERS) if i >= 0]
+    return (completion[: min(cuts)], True) if cuts else (completion, False)
+
+
 class Task(ABC):
     """One benchmark. Subclasses fill the class attributes and the four abstract methods."""
 
@@ -48,16 +63,27 @@ class Task(ABC):
         """Five (question, worked solution) demonstrations, fixed, ending in the answer format."""
 
     @abstractmethod
-    def extract(self, completion: str) -> str | None:
-        """The final answer in a model's completion, normalised; None when there is none."""
+    def read_answer(self, text: str, *, truncated: bool) -> str | None:
+        """The final answer in `text` (a completion already cut at `answer_text`), normalised; None when there is
+        none. `truncated`: the completion hit the token limit, so only a final marker (a box, "the answer is")
+        gives an answer."""
 
     @abstractmethod
     def is_correct(self, predicted: str | None, gold: str) -> bool:
         """Whether an extracted answer matches the gold answer (None never does)."""
 
-    def score(self, completion: str, gold: str) -> tuple[str | None, bool]:
+    def extract(self, completion: str, *, truncated: bool = False) -> str | None:
+        """The final answer of a model's completion: the one extractor evaluation and the debate share.
+
+        `truncated`: the completion was cut off at the token limit (`Completion.truncated`). A completion
+        that went on to write the next problem is cut there first, and it did finish its own answer.
+        """
+        text, continued = answer_text(completion)
+        return self.read_answer(text, truncated=truncated and not continued)
+
+    def score(self, completion: str, gold: str, *, truncated: bool = False) -> tuple[str | None, bool]:
         """Extract and judge in one step."""
-        predicted = self.extract(completion)
+        predicted = self.extract(completion, truncated=truncated)
         return predicted, self.is_correct(predicted, gold)
 
     def split_info(self, examples: Sequence[Example]) -> SplitInfo:

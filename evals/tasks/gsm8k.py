@@ -79,8 +79,8 @@ class GSM8K(Task):
     def fewshot(self) -> list[tuple[str, str]]:
         return [(question, solution) for _, question, solution in FEWSHOT]
 
-    def extract(self, completion: str) -> str | None:
-        return extract_number(completion)
+    def read_answer(self, text: str, *, truncated: bool) -> str | None:
+        return extract_number(text, truncated=truncated)
 
     def is_correct(self, predicted: str | None, gold: str) -> bool:
         return numbers_equal(predicted, gold)

@@ -82,8 +82,9 @@ class MATH(Task):
     def fewshot(self) -> list[tuple[str, str]]:
         return list(FEWSHOT)
 
-    def extract(self, completion: str) -> str | None:
-        answer = last_boxed(completion)
+    def read_answer(self, text: str, *, truncated: bool) -> str | None:
+        # The box is MATH's only final marker, so a cut-off completion is read the same way.
+        answer = last_boxed(text)
         return answer if answer else None
 
     def is_correct(self, predicted: str | None, gold: str) -> bool:

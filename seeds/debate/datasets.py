@@ -89,7 +89,7 @@ class AgentDatasets:
 
 
 def build_datasets(records: Sequence[DebateRecord], agents: int, settings: DatasetSettings, seed: int) -> AgentDatasets:
-    labelled = [rec for rec in records if rec.label is not None]  # no agent answered: nothing to learn from
+    labelled = [rec for rec in records if rec.label is not None]  # no voted answer: nothing to learn from
     return AgentDatasets(
         {
             GENERATOR: [generator_examples(labelled, a) for a in range(agents)],

@@ -19,11 +19,11 @@ from seeds.debate.models import ModelPool
 from seeds.debate.progress import progress_bar
 from seeds.debate.prompts import summarizer_prompt
 from seeds.debate.transcript import DebateRecord, agent_messages, peer_responses
-from seeds.debate.voting import extract_answer, majority_vote
+from seeds.debate.voting import VoteRule, majority_vote
 
 
 class DebateSettings(BaseModel):
-    """The paper's debate: 3 agents, 2 rounds, summarizer on, temperature 1, top-p 0.9."""
+    """The paper's debate: 3 agents, 2 rounds, summarizer on, temperature 1, top-p 0.9, a strict majority labels."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +34,9 @@ class DebateSettings(BaseModel):
     top_p: float = Field(0.9, gt=0, le=1)
     max_new_tokens: int = Field(512, ge=8)
     summary_max_new_tokens: int = Field(256, ge=8)
+    # How the final round labels a problem: "majority" (more than half of the agents agree; otherwise the
+    # problem gets no label and no agent trains on it) or "plurality" (the reference code's largest group).
+    vote: VoteRule = "majority"
 
     def sampling(self, seed: int, *, summary: bool = False) -> SamplingParams:
         tokens = self.summary_max_new_tokens if summary else self.max_new_tokens
@@ -103,11 +106,9 @@ def run_debate(
             rec.answers.append([None] * agents)
         for (rec, a), completion in zip(slots, outs):
             rec.responses[round_][a] = completion.text
-            rec.answers[round_][a] = extract_answer(
-                get_task(rec.task), completion.text, finished=completion.finish_reason == "stop"
-            )
+            rec.answers[round_][a] = get_task(rec.task).extract(completion.text, truncated=completion.truncated)
         for rec in records:
-            rec.votes.append(majority_vote(get_task(rec.task), rec.answers[round_]))
+            rec.votes.append(majority_vote(get_task(rec.task), rec.answers[round_], settings.vote))
         if on_round is not None:
             on_round(records)
     return records

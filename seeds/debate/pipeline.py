@@ -253,6 +253,9 @@ def _dataset_stage(run: RunFolder, level: int, records: Sequence[DebateRecord], 
         datasets = build_datasets(records, config.debate.agents, config.datasets, config.random_seed + level)
         labelled = sum(r.label is not None for r in records)
         counts = write_datasets(datasets, folder, problems=len(records), labelled=labelled)
+    dropped = counts["problems"] - counts["labelled"]
+    log(f"experts: iteration {level}: {dropped}/{counts['problems']} problems dropped, "
+        f"no {config.debate.vote} answer in the final round")
     for role in ROLES:
         per_agent = ", ".join(
             f"{i}: " + " ".join(f"{k} {v}" for k, v in c.items()) for i, c in enumerate(counts[role])

@@ -21,7 +21,7 @@ class DebateRecord:
     gold: str  # for accuracy metrics only: labels come from the vote, never from here
     responses: list[list[str]] = field(default_factory=list)  # [round][agent] -> completion text
     answers: list[list[str | None]] = field(default_factory=list)  # [round][agent] -> extracted answer
-    votes: list[str | None] = field(default_factory=list)  # [round] -> majority answer (None: nobody answered)
+    votes: list[str | None] = field(default_factory=list)  # [round] -> voted answer (None: no label)
     summaries: list[list[str]] = field(default_factory=list)  # [round - 1][agent] -> summary that agent was shown
 
     @property

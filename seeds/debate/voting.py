@@ -1,43 +1,31 @@
-"""Answers and the majority vote, by each task's own answer equivalence (no ground truth involved).
+"""The vote over the agents' answers, by each task's own answer equivalence (no ground truth involved).
 
 GSM8K and arithmetic compare numbers, MATH goes through math-verify: whatever
 `Task.is_correct` does for scoring is what decides whether two agents agree.
+Answers themselves are read by `Task.extract`, the extractor evaluation uses too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from evals.tasks.base import Task
-from evals.tasks.math_equiv import last_boxed
 
-
-def extract_answer(task: Task, text: str, *, finished: bool = True) -> str | None:
-    """An agent's final answer: the last \\boxed{} it wrote, read by the task's extractor; else the task's own guess,
-    but only from a response that ended by itself (`finished`).
-
-    The box is handed back to the extractor still boxed so that each task reads it
-    its own way (MATH keeps the expression, the numeric tasks take its number), and
-    a number written after the box ("\\boxed{18} ... in 2 steps") cannot win. A
-    response cut off at the token limit without a box has no answer: its last
-    number is some intermediate result, and as a vote it would only add noise.
-    """
-    boxed = last_boxed(text)
-    if boxed:
-        answer = task.extract(f"\\boxed{{{boxed}}}")
-        if answer is not None:
-            return answer
-    return task.extract(text) if finished else None
+# "majority": an answer more than half of all agents gave, else no label (the problem is dropped).
+# "plurality": the largest group of equal answers, a tie to the agent that answered first (the reference code).
+VoteRule = Literal["majority", "plurality"]
 
 
 def same_answer(task: Task, a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and task.is_correct(a, b)
 
 
-def majority_vote(task: Task, answers: Sequence[str | None]) -> str | None:
-    """The most common answer up to equivalence; a tie goes to the answer given first (agent order).
+def majority_vote(task: Task, answers: Sequence[str | None], rule: VoteRule = "majority") -> str | None:
+    """The voted answer up to equivalence under `rule`; None when there is none.
 
-    Agents without an answer do not vote; None when no agent answered.
+    Agents without an answer do not vote for anything, but under "majority" they
+    still count among the agents, so `[None, None, 7]` has no majority.
     """
     groups: list[list[str]] = []
     for answer in answers:
@@ -49,8 +37,13 @@ def majority_vote(task: Task, answers: Sequence[str | None]) -> str | None:
                 break
         else:
             groups.append([answer])
+    if not groups:
+        return None
     # max() keeps the first of equally large groups: the earliest answer wins a tie, as in the reference code.
-    return max(groups, key=len)[0] if groups else None
+    largest = max(groups, key=len)
+    if rule == "majority" and 2 * len(largest) <= len(answers):
+        return None
+    return largest[0]
 
 
 def agents_disagree(task: Task, answers: Sequence[str | None]) -> bool:
