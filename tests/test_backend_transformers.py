@@ -63,6 +63,15 @@ def test_sampling_is_seeded(tiny_model_dir):
     assert [c.text for c in a] == [c.text for c in b]
 
 
+def test_identical_prompts_sample_different_texts(tiny_model_dir):
+    # The debate's agents all get the same round-0 prompt: each row must draw its own tokens.
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    backend = TransformersBackend.from_model(model, tokenizer, TransformersBackendConfig(batch_size=2))
+    texts = [c.text for c in backend.generate(["def merge("] * 3, SamplingParams(max_new_tokens=12, temperature=1.0))]
+    assert len(set(texts)) == 3, texts
+
+
 def test_update_weights_changes_outputs_and_drops_prefix_cache(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, Union
 
@@ -48,6 +49,16 @@ class GenerationBackend(Protocol):
     def update_weights(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Overwrite the named parameters of the loaded model in place (a merge candidate's weights)."""
         ...
+
+
+def prompt_seed(seed: int, index: int) -> int:
+    """The sampling seed of prompt `index` in a call with seed `seed`: distinct per prompt, reproducible per call.
+
+    Identical prompts in one call (the debate's agents all get the same round-0
+    prompt) must not replay one random stream, or every agent writes the same text.
+    """
+    digest = hashlib.sha256(f"{seed}/{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: a valid seed for torch and vLLM
 
 
 def render_prompt(tokenizer: Any, prompt: Prompt) -> str:

@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from evals.backends.base import Completion, Prompt, SamplingParams, render_prompt
+from evals.backends.base import Completion, Prompt, SamplingParams, prompt_seed, render_prompt
 
 
 class BackendUnavailable(RuntimeError):
@@ -43,6 +43,20 @@ def require_vllm():
     if not torch.cuda.is_available():
         raise BackendUnavailable("the vllm backend needs a CUDA GPU and none is visible; use backend 'transformers'")
     return vllm
+
+
+def sampling_kwargs(params: SamplingParams, count: int) -> list[dict]:
+    """vLLM `SamplingParams` arguments for each of `count` prompts: the same settings, each prompt its own seed."""
+    return [
+        {
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p if params.temperature > 0 else 1.0,
+            "stop": list(params.stop) or None,
+            "seed": prompt_seed(params.seed, index),
+        }
+        for index in range(count)
+    ]
 
 
 class VLLMBackend:
@@ -80,15 +94,9 @@ class VLLMBackend:
         from vllm import SamplingParams as VSamplingParams
         from vllm.lora.request import LoRARequest
 
-        sampling = VSamplingParams(
-            max_tokens=params.max_new_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p if params.temperature > 0 else 1.0,
-            stop=list(params.stop) or None,
-            seed=params.seed,
-        )
         lora = LoRARequest("generator", self._adapter[1], self._adapter[0]) if self._adapter else None
         texts = [render_prompt(self.tokenizer, p) for p in prompts]
+        sampling = [VSamplingParams(**kwargs) for kwargs in sampling_kwargs(params, len(texts))]
         outputs = self.llm.generate(texts, sampling, lora_request=lora, use_tqdm=False)
         if progress:
             progress(len(outputs))
