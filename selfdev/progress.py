@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Callable, Iterator
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
+from evals.progress import Progress, progress_bar, stamp
+from selfdev import scores
 from selfdev.archive import Archive, Candidate
 
 
 def timestamped(log: Callable[[str], None]) -> Callable[[str], None]:
     """`log` with the wall-clock time before each line, so a long run's log tells what each stage took."""
-    return lambda line: log(f"[{time.strftime('%H:%M:%S')}] {line}")
+    return lambda line: log(stamp(line))
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-    )
+    """A bar in a terminal, throttled lines with rate and ETA in a log (evals.progress), with a status column."""
+    return Progress(status=True)
 
 
 class LoopProgress:
@@ -35,8 +28,7 @@ class LoopProgress:
         done = archive.candidates(iteration)
         self.failed = sum(not c.executable for c in done)
         self.duplicates = sum(c.duplicate_of is not None for c in done)
-        scores = [c.dev_score for c in archive.candidates(kind=None) if c.dev_score is not None]
-        self.best = max(scores, default=None)
+        self.best = scores.best(archive.candidates(kind=None))
         self.bar = _progress()
         self.task = self.bar.add_task(f"iteration {iteration}", total=total, completed=len(done), status="")
         self._refresh(running=None)
@@ -49,7 +41,7 @@ class LoopProgress:
         self.bar.stop()
 
     def _refresh(self, running: int | None) -> None:
-        best = "-" if self.best is None else f"{self.best:.3f}"
+        best = "-" if self.best is None else self.best.dev.describe()
         now = f"running #{running} | " if running is not None else ""
         self.bar.update(self.task, status=f"{now}failed {self.failed} | dup {self.duplicates} | best dev {best}")
 
@@ -59,8 +51,7 @@ class LoopProgress:
     def finished(self, candidate: Candidate) -> None:
         self.failed += not candidate.executable
         self.duplicates += candidate.duplicate_of is not None
-        if candidate.dev_score is not None and (self.best is None or candidate.dev_score > self.best):
-            self.best = candidate.dev_score
+        self.best = scores.best([candidate] + ([self.best] if self.best else []))
         self.bar.advance(self.task)
         self._refresh(running=None)
 
@@ -68,7 +59,5 @@ class LoopProgress:
     @contextlib.contextmanager
     def simple(description: str, total: int) -> Iterator[Callable[[int], None]]:
         """A plain bar for sampling and test evaluation; yields advance(n)."""
-        bar = _progress()
-        task = bar.add_task(description, total=total, status="")
-        with bar:
-            yield lambda n: bar.advance(task, n)
+        with progress_bar(description, total) as advance:
+            yield advance

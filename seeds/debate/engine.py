@@ -16,7 +16,7 @@ from evals.backends.base import SamplingParams
 from evals.tasks import get_task
 from evals.tasks.base import Example, Task
 from seeds.debate.models import ModelPool
-from seeds.debate.progress import progress_bar
+from evals.progress import progress_bar
 from seeds.debate.prompts import summarizer_prompt
 from seeds.debate.transcript import DebateRecord, agent_messages, peer_responses
 from seeds.debate.voting import VoteRule, majority_vote
