@@ -10,10 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from evals.backends.base import Completion, GenerationBackend, SamplingParams
+from evals.progress import progress_bar
 from evals.prompts import PromptFormat, build_prompt
 from evals.splits import SplitInfo
 from evals.tasks.base import Example, Task
@@ -136,32 +134,24 @@ def _generate(
     label: str,
     show: bool,
 ) -> list[Completion]:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    # stderr, so a CLI's stdout stays clean for results.
-    with Progress(*columns, console=Console(stderr=True), disable=not show, transient=False) as bar:
-        bar_id = bar.add_task(f"{label} ({getattr(backend, 'name', 'backend')})", total=len(prompts))
+    # A bar on stderr (a CLI's stdout stays for results), or lines with rate and ETA where output is a log.
+    with progress_bar(f"{label} ({getattr(backend, 'name', 'backend')})", len(prompts), show) as advance:
         completions: list[Completion] = []
         for lo in range(0, len(prompts), batch_size):
             batch = prompts[lo : lo + batch_size]
             reported = 0
 
-            def advance(k: int) -> None:
+            def counted(k: int) -> None:
                 nonlocal reported
                 reported += k
-                bar.advance(bar_id, k)
+                advance(k)
 
-            out = backend.generate(batch, params, progress=advance)
+            out = backend.generate(batch, params, progress=counted)
             if len(out) != len(batch):
                 raise RuntimeError(f"backend returned {len(out)} completions for {len(batch)} prompts")
             # A backend that reports progress coarsely (or not at all) still ends the batch at 100%.
             if reported < len(batch):
-                bar.advance(bar_id, len(batch) - reported)
+                advance(len(batch) - reported)
             completions.extend(out)
     return completions
 

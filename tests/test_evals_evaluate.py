@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -88,10 +89,12 @@ def test_accuracy_stderr_records_and_files(tmp_path: Path) -> None:
     assert summary_path(out).name == "dev.summary.json"
 
 
-def test_text_prompts_and_silent_backends() -> None:
+def test_text_prompts_and_silent_backends(capsys) -> None:
     backend = CannedBackend(ANSWERS, report_progress=False)
     report = evaluate(backend, get_task("gsm8k"), _examples(), prompt_format="text", progress=True)
     assert report.correct == 2
+    # stderr is no terminal here: the progress is a log line, at 100% though the backend reported nothing.
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] gsm8k \(canned\): 4/4 \(100%\)", capsys.readouterr().err, re.M)
     assert isinstance(backend.calls[0][0][0], str) and len(backend.calls) == 1
     assert report.to_dict()["records"] == report.records
     assert "records" not in report.to_dict(records=False)
