@@ -47,6 +47,7 @@ class TrainingSettings(BaseModel):
             logging_steps=1,
             save_strategy="no",  # the caller saves once, atomically
             report_to=[],
+            disable_tqdm=True,  # progress goes through seeds.training_progress, which a piped log shows too
             seed=seed,
             use_cpu=use_cpu,
         )

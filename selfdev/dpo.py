@@ -56,6 +56,8 @@ def train_dpo(
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
+    from seeds.training_progress import report_progress
+
     if not pairs:
         raise ValueError("no preference pairs to train on")
     tokenizer = load_tokenizer(model_path)
@@ -79,9 +81,9 @@ def train_dpo(
         args = DPOConfig(
             **settings.trainer_args(scratch, seed=settings.seed, use_cpu=not torch.cuda.is_available()),
             beta=settings.beta,
-            disable_tqdm=False,
         )
         trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config)
+        report_progress(trainer, f"DPO {out_dir.parent.name}/{out_dir.name}")
         result = trainer.train()
         tmp = out_dir.with_name(out_dir.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -40,6 +40,8 @@ def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneS
     from transformers import AutoConfig, AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
+    from seeds.training_progress import report_progress
+
     if not examples:
         raise ValueError(f"no examples to finetune {out_dir.name} on")
     on_gpu = torch.cuda.is_available()
@@ -59,6 +61,7 @@ def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneS
             optim=settings.optim,
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config)
+        report_progress(trainer, f"SFT {out_dir.name}")
         result = trainer.train()
         log = [row for row in trainer.state.log_history if "loss" in row]
     trained = trainer.model
