@@ -5,6 +5,7 @@ A local directory has the layout of the project's offline copies::
     <data-dir>/gsm8k/train.jsonl   question, answer ("... #### N")
     <data-dir>/gsm8k/test.jsonl
     <data-dir>/math/test.jsonl     problem, level, type, solution
+    <data-dir>/math/train.jsonl    the same fields (optional: only debate training on MATH reads it)
 
 Without one, rows come from the hub through `datasets.load_dataset`, which caches
 them. The rows are returned as plain dicts with the same fields either way, so the
@@ -24,7 +25,7 @@ DATA_DIR_ENV = "SELFDEV_DATA_DIR"
 
 GSM8K_HUB = ("openai/gsm8k", "main")
 # The original Hendrycks upload is gone from the hub; EleutherAI's mirror keeps one
-# config per subject with the original 5,000-problem test split.
+# config per subject with the original 7,500-problem train and 5,000-problem test splits.
 MATH_HUB = "EleutherAI/hendrycks_math"
 MATH_HUB_CONFIGS = (
     "algebra",
@@ -66,21 +67,27 @@ def load_gsm8k(split: Literal["train", "test"], data_dir: str | os.PathLike[str]
     return _from_hub(*GSM8K_HUB, split=split, fields=_GSM8K_FIELDS)
 
 
-def load_math_test(data_dir: str | os.PathLike[str] | None = None) -> list[dict]:
-    """The 5,000 MATH test rows (`problem`, `level`, `type`, `solution`), grouped by subject."""
+def load_math(split: Literal["train", "test"], data_dir: str | os.PathLike[str] | None = None) -> list[dict]:
+    """MATH rows (`problem`, `level`, `type`, `solution`) of the original train (7,500) or test (5,000) split,
+    grouped by subject."""
+    if split not in ("train", "test"):
+        raise ValueError(f"MATH has splits train and test, not {split!r}")
     local = resolve_data_dir(data_dir)
     if local is not None:
-        return read_jsonl(local / "math" / "test.jsonl", _MATH_FIELDS)
+        return read_jsonl(local / "math" / f"{split}.jsonl", _MATH_FIELDS)
     rows: list[dict] = []
     for config in MATH_HUB_CONFIGS:
-        rows.extend(_from_hub(MATH_HUB, config, split="test", fields=_MATH_FIELDS))
+        rows.extend(_from_hub(MATH_HUB, config, split=split, fields=_MATH_FIELDS))
     return rows
 
 
 def read_jsonl(path: Path, fields: tuple[str, ...]) -> list[dict]:
     """Rows of a JSONL file, each checked to carry `fields`; problems name the path and line."""
     if not path.is_file():
-        raise DataError(f"{path} not found (the data directory needs gsm8k/*.jsonl and math/test.jsonl)")
+        raise DataError(
+            f"{path} not found (the data directory needs gsm8k/*.jsonl and math/test.jsonl, "
+            "and math/train.jsonl to train on MATH)"
+        )
     rows = []
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):

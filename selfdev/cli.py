@@ -189,6 +189,7 @@ def discover_command(
     """Invent merge algorithms, score them, train the generator by DPO, repeat; then test the best and report."""
     from evals.data import resolve_data_dir
     from selfdev.config import DiscoveryConfig
+    from selfdev.experts_source import refuse_contamination
     from selfdev.loop import discover
     from selfdev.progress import timestamped
     from selfdev.report import print_summary, write_report
@@ -199,9 +200,11 @@ def discover_command(
         if source is None:
             raise UserError("give --config (or --resume with an existing --out)")
         settings = DiscoveryConfig.load(source)
+        data = resolve_data_dir(settings.data_dir or data_dir)
+        refuse_contamination(settings.experts, settings.task, data)
         try:
             log = timestamped(typer.echo)
-            run = discover(settings, out, resume=resume, data_dir=resolve_data_dir(data_dir), log=log)
+            run = discover(settings, out, resume=resume, data_dir=data, log=log)
         except KeyboardInterrupt:
             typer.secho(f"interrupted: finished candidates are in {out / 'archive.sqlite'}; "
                         f"continue with: selfdev discover --out {out} --resume", fg="yellow", err=True)

@@ -68,8 +68,15 @@ def resolve_experts(
     filter: str,
     data_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
+    task: str | None = None,
 ) -> list[str]:
-    """Expert folders for `source`; debate experts are built by `selfdev experts`' pipeline, or reused."""
+    """Expert folders for `source`; debate experts are built by `selfdev experts`' pipeline, or reused.
+
+    With `task` (the task the run scores merges on), experts that would train on its dev or test
+    problems are refused first (`refuse_contamination`).
+    """
+    if task is not None:
+        refuse_contamination(source, task, data_dir)
     if source.models:
         return [resolve_model(m) for m in source.models]
     if source.debate is not None:
@@ -80,6 +87,29 @@ def resolve_experts(
     log(f"experts: {s.count} seeded perturbations of the seed (scale {s.scale}), cached for later runs")
     paths = synthetic_experts(seed, s.count, s.scale, filter=filter, shard_bytes=s.shard_mb * 2**20)
     return [str(p) for p in paths]
+
+
+def refuse_contamination(source: ExpertsSource, task: str, data_dir: str | Path | None = None) -> None:
+    """A one-line UserError when `source`'s debate trains on problems of `task`'s dev or test split.
+
+    Only debate experts name their training problems; named models and synthetic experts are not checked.
+    """
+    if source.debate is None:
+        return
+    from evals.contamination import held_out_overlap
+    from evals.tasks import get_task
+    from seeds.debate import load_debate_config, training_problem_ids
+
+    debate = load_debate_config(source.debate, source.debate_overrides)
+    training = training_problem_ids(debate, data_dir, task=task)
+    overlap = held_out_overlap(training, get_task(task), data_dir)
+    if overlap:
+        found = ", ".join(f"{len(ids)} of its {split} split" for split, ids in overlap.items())
+        first = next(iter(overlap.values()))[0]
+        raise UserError(
+            f"experts.debate: {source.debate} trains on {task} problems this run scores merges on "
+            f"({found}, e.g. {first}); train on another split (train) or task"
+        )
 
 
 def _debate_experts(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.data import DATA_DIR_ENV, load_gsm8k, load_math_test, resolve_data_dir
+from evals.data import DATA_DIR_ENV, load_gsm8k, load_math, resolve_data_dir
 from evals.errors import DataError, UnknownSplitError, UnknownTaskError
 from evals.tasks import TASKS, get_task
 from evals.tasks.gsm8k import FEWSHOT as GSM8K_FEWSHOT
@@ -40,7 +40,7 @@ def test_gsm8k_train_split_is_whole_and_limited() -> None:
 
 @needs_data
 def test_math_rows_and_golds() -> None:
-    assert len(load_math_test(DATA)) == 5000
+    assert len(load_math("test", DATA)) == 5000
     examples = get_task("math").examples("dev", DATA) + get_task("math").examples("test", DATA)
     assert all(ex.gold for ex in examples)
     assert all(ex.meta["level"] in {1, 2, 3, 4, 5} for ex in examples)
@@ -59,7 +59,7 @@ def test_fewshot_shots_come_from_train_and_never_from_test() -> None:
         assert row["question"] == question
         assert row["answer"].rsplit("####", 1)[1].strip() == get_task("gsm8k").extract(solution)
     gsm8k_test = {row["question"] for row in load_gsm8k("test", DATA)}
-    math_test = {row["problem"] for row in load_math_test(DATA)}
+    math_test = {row["problem"] for row in load_math("test", DATA)}
     assert not {q for _, q, _ in GSM8K_FEWSHOT} & gsm8k_test
     assert not {q for q, _ in MATH_FEWSHOT} & math_test
 
@@ -124,8 +124,8 @@ def test_registry() -> None:
 
 
 def test_unknown_split_and_bad_limit() -> None:
-    with pytest.raises(UnknownSplitError, match="dev, test"):
-        get_task("math").examples("train", DATA)
+    with pytest.raises(UnknownSplitError, match="dev, test, train"):
+        get_task("math").examples("validation", DATA)
     with pytest.raises(ValueError):
         get_task("arithmetic").examples("dev", limit=-1)
 
@@ -145,9 +145,18 @@ def test_hub_path_loads_every_math_subject_and_turns_failures_into_one_line(
 
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=fake_load_dataset))
-    rows = load_math_test(None)
+    rows = load_math("test", None)
     assert [c[0] for c in calls] == ["EleutherAI/hendrycks_math"] * 7
     assert {c[2] for c in calls} == {"test"} and len(rows) == 7 and "x" not in rows[0]
+
+    # MATH train (debate finetuning on MATH never touches MATH test): its own ids, seeded order.
+    calls.clear()
+    rows = load_math("train", None)
+    assert {c[2] for c in calls} == {"train"} and len(calls) == 7
+    monkeypatch.setattr("evals.tasks.hendrycks_math._SOURCE_SIZES", {"test": 5000, "train": 7})
+    train = get_task("math").examples("train", None)
+    assert len(train) == 7 and all(ex.id.startswith("math/train/") for ex in train)
+    assert get_task("math").examples("train", None, limit=3) == train[:3]
 
     def offline(*args: object, **kwargs: object) -> None:
         raise ConnectionError("no route to host\nlong traceback text")

@@ -9,9 +9,9 @@ import hashlib
 import re
 from types import MappingProxyType
 
-from evals.data import load_math_test
+from evals.data import load_math
 from evals.errors import DataError
-from evals.splits import MATH_DEV_SIZE, MATH_SPLIT_SEED, stratified_dev_test_split
+from evals.splits import MATH_DEV_SIZE, MATH_SPLIT_SEED, ranked, stratified_dev_test_split
 from evals.tasks.base import DataDir, Example, Task
 from evals.tasks.math_equiv import answers_equivalent, last_boxed
 
@@ -52,7 +52,7 @@ FEWSHOT: tuple[tuple[str, str], ...] = (
     ),
 )
 
-_SOURCE_SIZE = 5000
+_SOURCE_SIZES = {"test": 5000, "train": 7500}
 _LEVEL = re.compile(r"Level (\d)")
 
 
@@ -61,21 +61,32 @@ class MATH(Task):
     stop = ("\nQuestion:", "\nUser:", "</s>", "<|im_end|>")
     max_new_tokens = 512
     split_seed = MATH_SPLIT_SEED
-    split_strategy = "sha256-rank within each subject: equal dev share per subject (86 x 5 + 85 x 2), rest test"
-    split_sizes = MappingProxyType({"dev": MATH_DEV_SIZE, "test": _SOURCE_SIZE - MATH_DEV_SIZE})
+    split_strategy = (
+        "sha256-rank within each subject of MATH test: equal dev share per subject (86 x 5 + 85 x 2), rest test; "
+        "train whole (MATH train, for debate finetuning)"
+    )
+    split_sizes = MappingProxyType(
+        {"dev": MATH_DEV_SIZE, "test": _SOURCE_SIZES["test"] - MATH_DEV_SIZE, "train": _SOURCE_SIZES["train"]}
+    )
 
     def examples(self, split: str, data_dir: DataDir = None, limit: int | None = None) -> list[Example]:
         self._check_split(split, limit)
-        rows = load_math_test(data_dir)
-        if len(rows) != _SOURCE_SIZE:
-            raise DataError(f"MATH test has {len(rows)} rows, expected {_SOURCE_SIZE}")
-        by_id = {_example_id(row): row for row in rows}
-        if len(by_id) != len(rows):
-            raise DataError("MATH test holds duplicate problems; ids would collide")
-        strata: dict[str, list[str]] = {}
-        for ex_id, row in by_id.items():
-            strata.setdefault(row["type"], []).append(ex_id)
-        chosen = stratified_dev_test_split(strata, self.split_seed, MATH_DEV_SIZE)[split]
+        source = "train" if split == "train" else "test"
+        rows = load_math(source, data_dir)
+        if len(rows) != _SOURCE_SIZES[source]:
+            raise DataError(f"MATH {source} has {len(rows)} rows, expected {_SOURCE_SIZES[source]}")
+        by_id: dict[str, dict] = {}
+        for row in rows:
+            by_id.setdefault(_example_id(source, row), row)  # ids are content hashes: a repeat is one problem
+        if source == "test" and len(by_id) != len(rows):
+            raise DataError("MATH test holds duplicate problems; ids would collide")  # the fixed split needs 5,000
+        if split == "train":
+            chosen = ranked(by_id, self.split_seed)
+        else:
+            strata: dict[str, list[str]] = {}
+            for ex_id, row in by_id.items():
+                strata.setdefault(row["type"], []).append(ex_id)
+            chosen = stratified_dev_test_split(strata, self.split_seed, MATH_DEV_SIZE)[split]
         chosen = chosen[:limit] if limit is not None else chosen
         return [_example(ex_id, by_id[ex_id], split) for ex_id in chosen]
 
@@ -96,11 +107,11 @@ def subject_slug(subject: str) -> str:
     return subject.lower().replace("&", "and").replace(" ", "_")
 
 
-def _example_id(row: dict) -> str:
+def _example_id(source: str, row: dict) -> str:
     # Content-derived rather than positional: the local copy and the hub mirror
     # agree on the problems but nothing promises they agree on their order.
     digest = hashlib.sha256(row["problem"].strip().encode()).hexdigest()[:12]
-    return f"math/test/{subject_slug(row['type'])}/{digest}"
+    return f"math/{source}/{subject_slug(row['type'])}/{digest}"
 
 
 def _example(ex_id: str, row: dict, split: str) -> Example:

@@ -11,6 +11,14 @@ generates), engine (the debate), voting, datasets, finetune, metrics, pipeline.
 """
 
 from seeds.debate.config import DebateConfig, DebateConfigError, load_debate_config
-from seeds.debate.pipeline import ExpertsManifest, build_experts, default_out_dir
+from seeds.debate.pipeline import ExpertsManifest, build_experts, default_out_dir, training_problem_ids
 
-__all__ = ["DebateConfig", "DebateConfigError", "ExpertsManifest", "build_experts", "default_out_dir", "load_debate_config"]
+__all__ = [
+    "DebateConfig",
+    "DebateConfigError",
+    "ExpertsManifest",
+    "build_experts",
+    "default_out_dir",
+    "load_debate_config",
+    "training_problem_ids",
+]

@@ -202,9 +202,17 @@ def problem_slice(task: Task, split: str, offset: int, limit: int, data_dir: Pat
     return task.examples(split, data_dir, offset + limit)[offset:]
 
 
-def _training_problems(config: DebateConfig, data_dir: Path | None) -> Problems:
+def training_problem_ids(config: DebateConfig, data_dir: str | Path | None, *, task: str | None = None) -> list[str]:
+    """Ids of the problems `config` debates and trains on; with `task`, only that task's (no other data is loaded)."""
+    data = resolve_data_dir(data_dir if data_dir is not None else config.data_dir)
+    return [ex.id for _, ex in _training_problems(config, data, task)]
+
+
+def _training_problems(config: DebateConfig, data_dir: Path | None, only_task: str | None = None) -> Problems:
     problems: Problems = []
     for source in config.train:
+        if only_task is not None and source.task != only_task:
+            continue
         task = get_task(source.task)
         problems.extend((task, ex) for ex in problem_slice(task, source.split, source.offset, source.limit, data_dir))
     return problems
