@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -80,6 +81,10 @@ def test_tuning_run_resumes_from_its_log(tmp_path, tiny_model_dir, tiny_expert_d
     table = (out / "baselines.md").read_text()
     assert "| task_arithmetic | weight=" in table and "| seed (no merge) | - |" in table
     assert len((out / "results.jsonl").read_text().splitlines()) == 7
+    # Each evaluated point's line tells how far the grid is and how long the rest will take.
+    assert re.search(r"^\[2/4\] dev task_arithmetic weight=\S+: \S+ \(\d+s\); dev grid 2/4 \(50%\) \S+, ETA \S+$",
+                     "\n".join(lines), re.M)
+    assert re.search(r"^\[3/3\] test .*; test grid 3/3 \(100%\) \S+, ETA 0s$", "\n".join(lines), re.M)
 
     # A rerun finds every point in the log: no model is loaded, nothing is appended.
     rerun = BaselineRunner(c, log=lines.append, progress=False)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import yaml
 
+from evals.progress import figures
 from seeds.task_vectors import TaskVectors
 from selfdev.experts_source import resolve_experts
 from selfdev.merging.baseline_results import SEED_ROW, BaselineResult, ResultLog, best_per_method, format_params
@@ -39,7 +40,7 @@ class BaselineRunner:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
         experts = resolve_experts(
-            config.experts, config.seed, filter=config.filter, data_dir=config.data_dir, log=log, task=config.task
+            config.experts, config.seed, filter=config.filter, data_dir=config.data_dir, log=log
         )
         self.task_vectors = TaskVectors(config.seed, experts, config.filter)
         self.task = get_task(config.task)
@@ -86,6 +87,7 @@ class BaselineRunner:
         context = self.context(split, examples)
         cached = self.results.load(context)
         rows = []
+        start, evaluated = time.perf_counter(), 0
         # The seed row needs the model as loaded, before any merge overwrites it.
         for i, (method, params) in enumerate(sorted(points, key=lambda p: p[0] != SEED_ROW)):
             key = _digest({"method": method, "params": params, "split": split})
@@ -97,7 +99,9 @@ class BaselineRunner:
             row = self._evaluate(key, context, method, params, split, examples)
             self.results.append(row)
             rows.append(row)
-            self.log(f"[{i + 1}/{len(points)}] {label}: {row.accuracy:.3f} ({row.eval_seconds:.0f}s)")
+            evaluated += 1
+            grid = figures(i + 1, len(points), evaluated, time.perf_counter() - start)  # the rate of evaluated points
+            self.log(f"[{i + 1}/{len(points)}] {label}: {row.accuracy:.3f} ({row.eval_seconds:.0f}s); {split} grid {grid}")
         return rows
 
     def _evaluate(self, key: str, context: str, method: str, params: dict, split: str, examples: list) -> BaselineResult:
