@@ -40,7 +40,7 @@ class BaselineRunner:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
         experts = resolve_experts(
-            config.experts, config.seed, filter=config.filter, data_dir=config.data_dir, log=log
+            config.experts, config.seed, filter=config.filter, data_dir=config.data_dir, log=log, task=config.task
         )
         self.task_vectors = TaskVectors(config.seed, experts, config.filter)
         self.task = get_task(config.task)
