@@ -1,8 +1,13 @@
 """The run archive: one SQLite row per candidate, written the moment it finishes.
 
 It stores and queries; choosing DPO pairs, fingerprinting and statistics live
-elsewhere. WAL mode lets a reader (report, export) look while the loop writes;
-the loop's process is the only writer.
+elsewhere (`selfdev.scores` ranks). WAL mode lets a reader (report, export)
+look while the loop writes; the loop's process is the only writer.
+
+Every score is kept as an `Evaluation` (which problems were right), so any two
+rows compare paired after the run. `SCHEMA_VERSION` is stored in `meta`; an
+archive from before per-problem outcomes (version 1) cannot be resumed or
+reported, and says so.
 """
 
 from __future__ import annotations
@@ -10,17 +15,23 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+from selfdev.errors import UserError
+from selfdev.scores import Evaluation, rank_key
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS candidates (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    iteration     INTEGER NOT NULL,
+    iteration     INTEGER NOT NULL,      -- -1: references (seed, task arithmetic), -2: tuned baselines
     sample_index  INTEGER NOT NULL,      -- position in the iteration's sampled batch; with iteration, the resume key
-    kind          TEXT NOT NULL,         -- 'generated', or 'reference' (seed, task arithmetic)
+    kind          TEXT NOT NULL,         -- 'generated', 'reference' or 'baseline'
     name          TEXT,
+    params        TEXT NOT NULL,         -- JSON {name: value}: a baseline's tuned parameters
     generator     TEXT,                  -- the checkpoint that sampled it ('' for the base generator)
     prompt        TEXT,
     reply         TEXT,
@@ -29,11 +40,10 @@ CREATE TABLE IF NOT EXISTS candidates (
     reason        TEXT,
     line          INTEGER,
     fingerprint   TEXT,
-    duplicate_of  INTEGER,               -- the candidate whose score was reused
-    scores        TEXT NOT NULL,         -- JSON {slice: accuracy}, e.g. {"dev@20": 0.25, "dev": 0.3}
-    dev_score     REAL,                  -- the score on the largest dev slice it reached
-    dev_n         INTEGER,
-    test_score    REAL,
+    duplicate_of  INTEGER,               -- the candidate whose evaluation was reused
+    dev           TEXT,                  -- JSON Evaluation on the search-dev problems it reached in the cascade
+    selection     TEXT,                  -- JSON Evaluation on the selection-dev slice (finalists only)
+    test          TEXT,                  -- JSON Evaluation on test (the selected algorithm, references, baselines)
     timings       TEXT NOT NULL,         -- JSON {stage: seconds}
     created_at    REAL NOT NULL,
     UNIQUE (iteration, sample_index)
@@ -41,6 +51,13 @@ CREATE TABLE IF NOT EXISTS candidates (
 CREATE INDEX IF NOT EXISTS by_fingerprint ON candidates (fingerprint);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+_EVALUATIONS = ("dev", "selection", "test")
+_JSON_FIELDS = ("params", "timings")
+
+
+class ArchiveVersionError(UserError):
+    """An archive written by a selfdev whose schema this one cannot continue."""
 
 
 @dataclass
@@ -50,6 +67,7 @@ class Candidate:
     status: str
     kind: str = "generated"
     name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
     generator: str = ""
     prompt: str | None = None
     reply: str | None = None
@@ -58,10 +76,9 @@ class Candidate:
     line: int | None = None
     fingerprint: str | None = None
     duplicate_of: int | None = None
-    scores: dict[str, float] = field(default_factory=dict)
-    dev_score: float | None = None
-    dev_n: int | None = None
-    test_score: float | None = None
+    dev: Evaluation | None = None
+    selection: Evaluation | None = None
+    test: Evaluation | None = None
     timings: dict[str, float] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     id: int | None = None
@@ -70,8 +87,32 @@ class Candidate:
     def executable(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def dev_score(self) -> float | None:
+        return None if self.dev is None else self.dev.accuracy
 
-_JSON_FIELDS = ("scores", "timings")
+    @property
+    def dev_n(self) -> int | None:
+        return None if self.dev is None else self.dev.n
+
+    @property
+    def test_score(self) -> float | None:
+        return None if self.test is None else self.test.accuracy
+
+
+_COLUMNS = [f for f in Candidate.__dataclass_fields__ if f != "id"]
+
+
+def _row(candidate: Candidate) -> list[Any]:
+    values = []
+    for name in _COLUMNS:
+        value = getattr(candidate, name)
+        if name in _EVALUATIONS:
+            value = None if value is None else value.to_json()
+        elif name in _JSON_FIELDS:
+            value = json.dumps(value)
+        values.append(value)
+    return values
 
 
 class Archive:
@@ -82,7 +123,23 @@ class Archive:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self._check_version()
         self.db.executescript(SCHEMA)
+        self.set_meta("schema_version", SCHEMA_VERSION)
+
+    def _check_version(self) -> None:
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "candidates" not in tables:
+            return  # a new archive
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+        version = json.loads(row["value"]) if row else 1
+        if version != SCHEMA_VERSION:
+            self.db.close()
+            raise ArchiveVersionError(
+                f"{self.path} has archive schema {version}, this selfdev reads {SCHEMA_VERSION} "
+                "(version 1 kept no per-problem outcomes, so its scores cannot be compared paired); "
+                "it cannot be resumed or reported: start a new run with another --out"
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -96,17 +153,16 @@ class Archive:
     # -- writing ----------------------------------------------------------------------
 
     def add(self, candidate: Candidate) -> int:
-        row = asdict(candidate)
-        row.pop("id")
-        for key in _JSON_FIELDS:
-            row[key] = json.dumps(row[key])
-        cols = ", ".join(row)
-        cur = self.db.execute(f"INSERT INTO candidates ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        marks = ", ".join("?" * len(_COLUMNS))
+        cur = self.db.execute(f"INSERT INTO candidates ({', '.join(_COLUMNS)}) VALUES ({marks})", _row(candidate))
         candidate.id = cur.lastrowid
         return candidate.id
 
-    def set_test_score(self, candidate_id: int, score: float) -> None:
-        self.db.execute("UPDATE candidates SET test_score = ? WHERE id = ?", (score, candidate_id))
+    def set_evaluation(self, candidate_id: int, split: str, evaluation: Evaluation) -> None:
+        """Record a later evaluation of a row: its `selection` or `test` score."""
+        if split not in ("selection", "test"):
+            raise ValueError(f"only selection and test evaluations are added later, not {split!r}")
+        self.db.execute(f"UPDATE candidates SET {split} = ? WHERE id = ?", (evaluation.to_json(), candidate_id))
 
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
@@ -122,6 +178,8 @@ class Archive:
             data = dict(row)
             for key in _JSON_FIELDS:
                 data[key] = json.loads(data[key])
+            for key in _EVALUATIONS:
+                data[key] = Evaluation.from_json(data[key])
             yield Candidate(**data)
 
     def candidates(self, iteration: int | None = None, kind: str | None = "generated") -> list[Candidate]:
@@ -137,6 +195,9 @@ class Archive:
     def references(self) -> list[Candidate]:
         return self.candidates(kind="reference")
 
+    def baselines(self) -> list[Candidate]:
+        return self.candidates(kind="baseline")
+
     def get(self, candidate_id: int) -> Candidate | None:
         return next(self._rows("id = ?", (candidate_id,)), None)
 
@@ -145,14 +206,10 @@ class Archive:
         return {r["sample_index"] for r in rows}
 
     def by_fingerprint(self, fingerprint: str) -> Candidate | None:
-        """The first evaluated candidate with this fingerprint (the one whose score is reused)."""
-        return next(self._rows("fingerprint = ? AND duplicate_of IS NULL AND dev_score IS NOT NULL", (fingerprint,)), None)
+        """The first evaluated candidate with this fingerprint (the one whose evaluation is reused)."""
+        return next(self._rows("fingerprint = ? AND duplicate_of IS NULL AND dev IS NOT NULL", (fingerprint,)), None)
 
     def top(self, k: int, iteration: int | None = None) -> list[Candidate]:
-        """The best k evaluated, non-duplicate generated candidates.
-
-        Deeper in the cascade ranks first (a score on more problems survived more
-        comparisons), then by dev score, then the earliest.
-        """
-        pool = [c for c in self.candidates(iteration) if c.dev_score is not None and c.duplicate_of is None]
-        return sorted(pool, key=lambda c: (-(c.dev_n or 0), -c.dev_score, c.id))[:k]
+        """The best k evaluated, non-duplicate generated candidates, by `selfdev.scores.rank_key`."""
+        pool = [c for c in self.candidates(iteration) if c.dev is not None and c.duplicate_of is None]
+        return sorted(pool, key=rank_key)[:k]

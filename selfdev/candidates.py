@@ -9,9 +9,10 @@
   process; selfdev.distributed runs it on Ray actors.
 
 The cascade spends the evaluation budget where it matters: every candidate is
-scored on a small dev slice first, and only those within a margin of the best
-score at that stage go on to the larger slices (only the new problems of a
-larger slice are generated; the earlier answers are kept).
+scored on a small dev slice first, and goes on to the larger slices while it is
+not significantly worse than the best candidate so far on the problems both saw
+(paired, `selfdev.scores.significantly_worse`); only the new problems of a
+larger slice are generated, the earlier answers are kept.
 """
 
 from __future__ import annotations
@@ -19,26 +20,34 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping, Protocol
+from typing import Iterable, Iterator, Protocol
 
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evals.evaluate import evaluate
 from evals.tasks import Example, Task, get_task
 from sandbox import SandboxLimits, SandboxWorker
 from seeds.task_vectors import TaskVectors
+from selfdev import scores
 from selfdev.archive import Archive, Candidate
 from selfdev.generator.prompt import extract_code
 from selfdev.merging import MergeInputs, merge_generated
 from selfdev.merging.baselines_config import BackendOptions
+from selfdev.scores import Evaluation
 
 
 class CascadeConfig(BaseModel):
-    """Dev-set stages of candidate evaluation."""
+    """Search-dev stages of candidate evaluation: prefixes of one problem list."""
 
-    slices: list[int] = Field(default=[20, 100], description="dev problems at each stage, increasing")
-    margin: float = Field(default=0.05, ge=0, description="go on while score >= best at this stage - margin")
+    model_config = ConfigDict(extra="forbid")
+
+    slices: list[int] = Field(default=[20, 50], description="search-dev problems at each stage, increasing")
+    alpha: float = Field(
+        default=0.1, gt=0, lt=1,
+        description="a candidate stops when a one-sided exact McNemar test against the best so far, on the "
+        "problems both saw, has p below this",
+    )
 
     @model_validator(mode="after")
     def _increasing(self) -> "CascadeConfig":
@@ -46,13 +55,16 @@ class CascadeConfig(BaseModel):
             raise ValueError(f"cascade slices must be positive and increasing, got {self.slices}")
         return self
 
-    def slice_key(self, n: int) -> str:
-        return f"dev@{n}"
+
+def score_examples(backend: object, task: Task, examples: list[Example]) -> Evaluation:
+    """Which of `examples` the model loaded in `backend` answers correctly."""
+    report = evaluate(backend, task, examples, progress=False)
+    return Evaluation.from_records(report.records)
 
 
 @dataclass
 class DevScorer:
-    """Scores the model currently loaded in `backend` on growing prefixes of the dev set."""
+    """Scores the model currently loaded in `backend` on growing prefixes of the search-dev problems."""
 
     backend: object
     task: Task
@@ -62,27 +74,17 @@ class DevScorer:
     def reset(self) -> None:
         self.answers = []
 
-    def score(self, n: int) -> float:
+    def score(self, n: int) -> Evaluation:
         n = min(n, len(self.dev))
         todo = self.dev[len(self.answers) : n]
         if todo:
-            report = evaluate(self.backend, self.task, todo, progress=False)
-            self.answers.extend(bool(r["correct"]) for r in report.records)
-        return sum(self.answers[:n]) / n
-
-
-def best_scores(archive: Archive) -> dict[str, float]:
-    """The best score so far on each dev slice: the bar a candidate must stay near to go on in the cascade."""
-    best: dict[str, float] = {}
-    for c in archive.candidates(kind=None):
-        for key, score in c.scores.items():
-            best[key] = max(score, best.get(key, score))
-    return best
+            self.answers.extend(score_examples(self.backend, self.task, todo).correct)
+        return Evaluation.of((ex.id for ex in self.dev[:n]), self.answers[:n])
 
 
 def reuse_score(candidate: Candidate, original: Candidate) -> Candidate:
     candidate.duplicate_of = original.id
-    candidate.scores, candidate.dev_score, candidate.dev_n = dict(original.scores), original.dev_score, original.dev_n
+    candidate.dev = original.dev
     return candidate
 
 
@@ -123,17 +125,18 @@ class Screen:
 
 @dataclass
 class Job:
-    """A screened candidate and what a worker does with it: the dev cascade, or the test score."""
+    """A screened candidate and what a worker does with it: the dev cascade, or a held-out split."""
 
     candidate: Candidate
-    best: dict[str, float] = field(default_factory=dict)  # best score per dev slice when it was dispatched
+    bar: Evaluation | None = None  # the best candidate's search-dev evaluation when it was dispatched
     full: bool = False  # every dev slice, no early exit (references)
-    test: list[Example] | None = None  # score these instead of the dev set
+    held_out: tuple[str, list[Example]] | None = None  # ("selection" | "test", problems) instead of the cascade
 
     def run(self, scorer: "CandidateScorer") -> Candidate:
-        if self.test is not None:
-            return scorer.test(self.candidate, self.test)
-        return scorer.score(self.candidate, self.best, full=self.full)
+        if self.held_out is not None:
+            split, examples = self.held_out
+            return scorer.held_out(self.candidate, split, examples)
+        return scorer.score(self.candidate, self.bar, full=self.full)
 
 
 class Scoring(Protocol):
@@ -174,6 +177,8 @@ class CandidateQueue:
 
     def __init__(self, screen: Screen, scoring: Scoring, archive: Archive) -> None:
         self.screen, self.scoring, self.archive = screen, scoring, archive
+        # The cascade's bar, kept as results arrive instead of re-read from the archive per dispatch.
+        self.best = scores.best(archive.candidates(kind=None))
         self.backlog: deque[Candidate] = deque()  # screened, waiting for a free worker
         self.pending: dict[str, Candidate] = {}  # fingerprint -> the candidate queued or being evaluated for it
         self.waiting: dict[str, list[Candidate]] = {}  # fingerprint -> later candidates with the same function
@@ -211,7 +216,8 @@ class CandidateQueue:
     def _dispatch(self) -> None:
         # The cascade bar is read now, so a candidate is compared with everything recorded before it starts.
         while self.backlog and self.scoring.free():
-            self.scoring.submit(Job(self.backlog.popleft(), best=best_scores(self.archive)))
+            bar = None if self.best is None else self.best.dev
+            self.scoring.submit(Job(self.backlog.popleft(), bar=bar))
 
     def _release(self, fingerprint: str) -> list[Candidate]:
         waiting = self.waiting.pop(fingerprint, [])
@@ -225,6 +231,8 @@ class CandidateQueue:
 
     def _record(self, candidate: Candidate) -> Candidate:
         self.archive.add(candidate)
+        if candidate.dev is not None and (self.best is None or scores.rank_key(candidate) < scores.rank_key(self.best)):
+            self.best = candidate
         return candidate
 
 
@@ -247,28 +255,25 @@ class CandidateScorer:
         self.worker, self.inputs, self.dev = worker, inputs, dev
         self.cascade, self.merge_seed, self.dtype = cascade, merge_seed, dtype
 
-    def score(self, candidate: Candidate, best: Mapping[str, float], *, full: bool = False) -> Candidate:
-        """Cascade over the dev slices; go on while within the margin of `best` (the best score per slice).
+    def score(self, candidate: Candidate, bar: Evaluation | None, *, full: bool = False) -> Candidate:
+        """Cascade over the dev slices; go on while not significantly worse than `bar` (the best so far).
 
         A candidate without code is the seed itself; `full` skips the early exit.
         """
         if not self._load(candidate):
             return candidate
         start = time.perf_counter()
-        for stage, n in enumerate(self.cascade.slices):
-            key = self.cascade.slice_key(n)
-            candidate.scores[key] = self.dev.score(n)
-            candidate.dev_score, candidate.dev_n = candidate.scores[key], min(n, len(self.dev.dev))
-            last = stage == len(self.cascade.slices) - 1
-            if not full and not last and key in best and candidate.scores[key] < best[key] - self.cascade.margin:
+        for n in self.cascade.slices:
+            candidate.dev = self.dev.score(n)
+            if not full and bar is not None and scores.significantly_worse(candidate.dev, bar, self.cascade.alpha):
                 break
         candidate.timings["evaluate"] = time.perf_counter() - start
         return candidate
 
-    def test(self, candidate: Candidate, examples: list[Example]) -> Candidate:
-        """Test accuracy of a recorded candidate, merged again; if the merge fails now, no score and the reason."""
+    def held_out(self, candidate: Candidate, split: str, examples: list[Example]) -> Candidate:
+        """A recorded candidate, merged again, on selection or test problems; if the merge fails now, the reason."""
         if self._load(candidate):
-            candidate.test_score = evaluate(self.dev.backend, self.dev.task, examples, progress=False).accuracy
+            setattr(candidate, split, score_examples(self.dev.backend, self.dev.task, examples))
         return candidate
 
     def _load(self, candidate: Candidate) -> bool:

@@ -41,11 +41,27 @@ class GeneratorConfig(BaseModel):
         return max(self.min_temperature, self.temperature - self.temperature_decay * iteration)
 
 
-class TestEvalConfig(BaseModel):
+class SelectionConfig(BaseModel):
+    """The final pick, made on fresh problems so the search's luck does not carry into it (no winner's curse).
+
+    The top `finalists` of the search (one ranking: `selfdev.scores.rank_key`) are
+    re-scored on `problems` dev problems that follow the cascade's last slice and
+    that the search never used; the best there is the selected algorithm, the
+    only one evaluated on test.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
-    top_k: int = Field(15, ge=1)
-    limit: int | None = Field(None, ge=1)  # None: the whole test split
+    finalists: int = Field(3, ge=1, description="top search candidates re-scored on the selection slice")
+    problems: int = Field(50, ge=1, description="selection-dev problems, disjoint from the search's")
+
+
+class TestEvalConfig(BaseModel):
+    """The test split, touched once after the pick: the selected algorithm, the references, the tuned baselines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(None, ge=1, description="test problems (None: the whole test split)")
 
 
 class DistributedConfig(BaseModel):
@@ -84,6 +100,7 @@ class DiscoveryConfig(BaseModel):
     cascade: CascadeConfig = CascadeConfig()
     preferences: PreferenceConfig = PreferenceConfig()
     dpo: DPOSettings = DPOSettings()
+    selection: SelectionConfig = SelectionConfig()
     test: TestEvalConfig = TestEvalConfig()
     backend: BackendOptions = BackendOptions()
     sandbox: dict[str, Any] = {}  # SandboxLimits fields

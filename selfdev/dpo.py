@@ -49,8 +49,13 @@ def train_dpo(
     out_dir: Path,
     settings: DPOSettings,
     previous_adapter: Path | None = None,
+    *,
+    extra_metrics: dict | None = None,
 ) -> dict:
-    """Train on `pairs`, save the adapter to `out_dir` (atomically) and return the training metrics."""
+    """Train on `pairs`, save the adapter to `out_dir` (atomically) and return the training metrics.
+
+    `extra_metrics` (how the pairs were chosen) are saved with them in dpo_metrics.json.
+    """
     from datasets import Dataset
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -91,6 +96,7 @@ def train_dpo(
         log = [row for row in trainer.state.log_history if "loss" in row]
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.replace(out_dir)
-    metrics = {"train_loss": result.training_loss, "steps": result.global_step, "pairs": len(pairs), "log": log}
+    metrics = {"train_loss": result.training_loss, "steps": result.global_step, "pairs": len(pairs), **(extra_metrics or {})}
+    metrics["log"] = log
     (out_dir / "dpo_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

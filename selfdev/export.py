@@ -36,6 +36,7 @@ class ExportCandidate(BaseModel):
 
     code: str
     dev_score: float
+    dev_n: int | None = Field(None, ge=1, description="search-dev problems the dev score is on")
     test_score: float | None = None
     iteration: int = Field(ge=0)
     fingerprint: str = Field(min_length=1)
@@ -52,10 +53,11 @@ class ExportCandidate(BaseModel):
 
 def _docstring(c: ExportCandidate, filter: str) -> str:
     test = f"{c.test_score:.4f}" if c.test_score is not None else "not measured"
+    dev = f"{c.dev_score:.4f}" + (f" on {c.dev_n} problems" if c.dev_n else "")
     experts = "\n".join(f"    - {e}" for e in c.experts)
     return f"""Merge algorithm `{c.name}`, discovered by selfdev (Self-Developing model merging).
 
-Scores ({c.task}): dev {c.dev_score:.4f}, test {test}
+Scores ({c.task}): dev {dev}, test {test}
 Found in iteration {c.iteration} on {c.found_at:%Y-%m-%d %H:%M} UTC
 Fingerprint: {c.fingerprint}
 Seed model: {c.seed_model}
@@ -163,9 +165,12 @@ def read_candidates(path: str | Path) -> list[ExportCandidate]:
 
 
 def top_candidates(candidates: Sequence[ExportCandidate], k: int) -> list[ExportCandidate]:
-    """The k best by dev score, one per fingerprint (equal behaviour is one algorithm), ties to the earliest."""
+    """The k best, one per fingerprint (equal behaviour is one algorithm), ties to the earliest.
+
+    Ranked as `selfdev.scores.rank_key` ranks: more dev problems first, then the dev score.
+    """
     best: dict[str, ExportCandidate] = {}
-    for c in sorted(candidates, key=lambda c: (-c.dev_score, c.iteration)):
+    for c in sorted(candidates, key=lambda c: (-(c.dev_n or 0), -c.dev_score, c.iteration)):
         best.setdefault(c.fingerprint, c)
     return list(best.values())[:k]
 
@@ -180,6 +185,7 @@ def candidates_from_archive(archive_path: Path, k: int) -> list[ExportCandidate]
             ExportCandidate(
                 code=c.code,
                 dev_score=c.dev_score,
+                dev_n=c.dev_n,
                 test_score=c.test_score,
                 iteration=c.iteration,
                 fingerprint=c.fingerprint,

@@ -3,9 +3,13 @@
     experts -> task vectors -> baselines, references (seed, task arithmetic)
     for each iteration:
         sample merge functions from the generator
-        for each reply: extract -> sandbox probe -> dedupe -> merge -> cascade dev eval -> archive
+        for each reply: extract -> sandbox probe -> dedupe -> merge -> cascade on search-dev -> archive
         DPO pairs (top 3% vs bottom 10%, plus earlier iterations' best) -> train the generator's LoRA
-    test-evaluate the top K -> report
+    re-score the top finalists on selection-dev (fresh problems) -> pick one
+    test the pick and the references, once -> report
+
+Search-dev, selection-dev and test are disjoint; the baselines are tuned on the
+search-dev problems and tested on the same test problems as the pick.
 
 This process screens (extract, probe, dedupe) and records; merging and
 evaluating run here, or on Ray actors when `distributed.enabled` (see
@@ -23,9 +27,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from evals.data import resolve_data_dir
-from evals.tasks import get_task
+from evals.tasks import Example, get_task
 from sandbox import SandboxWorker
 from seeds import resolve_model
+from selfdev import scores
 from selfdev.archive import Archive, Candidate
 from selfdev.candidates import CandidateQueue, Job, LocalScoring, Scoring, ScorerSpec, Screen, run_jobs
 from selfdev.config import DiscoveryConfig
@@ -35,6 +40,7 @@ from selfdev.experts_source import ExpertsSource, resolve_experts
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
 from selfdev.generator.sampler import read_samples, sample_replies, write_samples
 from selfdev.isolated import run_isolated
+from selfdev.merging.baseline_results import read_tuned_baselines
 from selfdev.preferences import select_pairs
 from selfdev.progress import LoopProgress
 from selfdev.run_dir import RunDir
@@ -64,6 +70,7 @@ class Discovery:
             self.archive.set_meta(key, value)
         self.run_baselines(experts)
         self.spec = self.scorer_spec(experts)
+        self.selection = self.held_out_examples("dev", self.config.cascade.slices[-1], self.config.selection.problems)
         with SandboxWorker(self.config.sandbox_limits()) as worker, self.actors() as actors:
             self.screen = Screen(worker, self.archive, merge_seed=self.config.random_seed)
             with self.scoring(actors) as scoring:
@@ -75,6 +82,7 @@ class Discovery:
                 if it < self.config.iterations - 1:
                     self.train_generator(it)
             with self.scoring(actors) as scoring:
+                self.select(scoring)
                 self.evaluate_test(scoring)
         self.archive.set_meta("finished", True)
 
@@ -94,7 +102,7 @@ class Discovery:
                 experts=ExpertsSource(models=experts),
                 filter=self.config.filter,
                 task=self.config.task,
-                dev_limit=self.config.cascade.slices[0],
+                dev_limit=self.config.cascade.slices[-1],  # the search-dev problems discovery uses
                 test_limit=self.config.test.limit,
                 data_dir=str(self.data_dir) if self.data_dir else None,
                 output=self.run.baselines,
@@ -104,9 +112,24 @@ class Discovery:
             ),
             log=self.log,
         )
+        if not self.archive.baselines():
+            for row in read_tuned_baselines(self.run.baselines):
+                self.archive.add(row)
+
+    def held_out_examples(self, split: str, skip: int, count: int | None) -> list[Example]:
+        """`count` problems of `split` after its first `skip` (None: all of them); refuses a split too small."""
+        examples = self.task.examples(split, self.data_dir, None if count is None else skip + count)
+        if count is not None and len(examples) < skip + count:
+            raise UserError(
+                f"{self.config.task} {split} has {len(examples)} problems; the search's {skip} plus "
+                f"{count} selection problems do not fit: lower cascade.slices or selection.problems"
+            )
+        return examples[skip:]
 
     def scorer_spec(self, experts: list[str]) -> ScorerSpec:
         dev = self.task.examples("dev", self.data_dir, self.config.cascade.slices[-1])
+        if len(dev) < self.config.cascade.slices[-1]:
+            raise UserError(f"{self.config.task} dev has {len(dev)} problems, fewer than cascade.slices' last")
         self.archive.set_meta("dev_split", self.task.split_info(dev).to_dict())
         return ScorerSpec(
             seed=self.seed_path,
@@ -167,8 +190,8 @@ class Discovery:
                 self.archive.add(ta)
         for reference in run_jobs(scoring, jobs):
             self.archive.add(reference)
-            score = "–" if reference.dev_score is None else f"{reference.dev_score:.3f}"
-            self.log(f"reference {reference.name}: dev {score} ({reference.status})")
+            score = "–" if reference.dev is None else reference.dev.describe()
+            self.log(f"reference {reference.name}: search-dev {score} ({reference.status})")
 
     def sample(self, iteration: int, *, num_experts: int) -> list[str]:
         cached = read_samples(self.run.samples(iteration))
@@ -215,29 +238,51 @@ class Discovery:
     def train_generator(self, iteration: int) -> None:
         if (self.run.adapter(iteration) / "adapter_config.json").is_file():
             return
-        pairs = select_pairs(self.archive, iteration, self.config.preferences)
-        if not pairs:
+        preferences = select_pairs(self.archive, iteration, self.config.preferences)
+        if not preferences.pairs:
             self.log(f"iteration {iteration}: no preference pairs (no score differences); the generator is unchanged")
             return
-        self.log(f"iteration {iteration}: DPO on {len(pairs)} pairs")
+        self.log(
+            f"iteration {iteration}: DPO on {len(preferences.pairs)} pairs "
+            f"({preferences.rejected_failures} of {preferences.rejected} rejected replies are failures)"
+        )
         metrics = train_dpo(
-            self.generator_path, pairs, self.run.adapter(iteration), self.config.dpo, self.run.latest_adapter(iteration)
+            self.generator_path, preferences.pairs, self.run.adapter(iteration), self.config.dpo,
+            self.run.latest_adapter(iteration), extra_metrics=preferences.metrics(),
         )
         self.log(f"iteration {iteration}: DPO loss {metrics['train_loss']:.4f} over {metrics['steps']} steps")
 
+    def select(self, scoring: Scoring) -> None:
+        """Re-score the search's finalists on selection-dev, problems the search never used, and pick one."""
+        self.archive.set_meta("selection_split", self.task.split_info(self.selection).to_dict())
+        finalists = self.archive.top(self.config.selection.finalists)
+        self.score_held_out(scoring, "selection", self.selection, [c for c in finalists if c.selection is None])
+        selected = scores.pick(self.archive.get(c.id) for c in finalists)
+        self.archive.set_meta("selected", None if selected is None else selected.id)
+        if selected is None:
+            self.log("selection: no algorithm was scored on the selection slice; nothing goes to test")
+        else:
+            self.log(f"selected #{selected.id}: selection {selected.selection.describe()}, search {selected.dev.describe()}")
+
     def evaluate_test(self, scoring: Scoring) -> None:
-        """Test scores only now, after discovery: the top K by dev and the references."""
-        todo = [c for c in self.archive.top(self.config.test.top_k) + self.archive.references() if c.test_score is None]
-        if not todo:
-            return
+        """Test scores only now, once, after the pick: the selected algorithm and the references."""
+        selected = self.archive.meta("selected")
+        pool = self.archive.references() + ([self.archive.get(selected)] if selected is not None else [])
         test = self.task.examples("test", self.data_dir, self.config.test.limit)
         self.archive.set_meta("test_split", self.task.split_info(test).to_dict())
-        with LoopProgress.simple("test evaluation of the top candidates", len(todo)) as advance:
-            for c in run_jobs(scoring, [Job(c, test=test) for c in todo]):
-                if c.test_score is None:
-                    self.log(f"candidate {c.id} has no test score: {c.reason}")
+        self.score_held_out(scoring, "test", test, [c for c in pool if c.test is None])
+
+    def score_held_out(self, scoring: Scoring, split: str, examples: list[Example], todo: list[Candidate]) -> None:
+        if not todo:
+            return
+        with LoopProgress.simple(f"{split} evaluation", len(todo)) as advance:
+            for c in run_jobs(scoring, [Job(c, held_out=(split, examples)) for c in todo]):
+                evaluation = getattr(c, split)
+                if evaluation is None:
+                    self.log(f"candidate {c.id} has no {split} score: {c.reason}")
                 else:
-                    self.archive.set_test_score(c.id, c.test_score)
+                    self.archive.set_evaluation(c.id, split, evaluation)
+                    self.log(f"{split} {c.name or '#' + str(c.id)}: {evaluation.describe()}")
                 advance(1)
 
 

@@ -1,9 +1,16 @@
-"""DPO preference pairs from an iteration's scored candidates (Self-Developing, Sec. 3.3).
+"""DPO preference pairs from an iteration's candidates (Self-Developing, Sec. 3.3), ranked by `selfdev.scores`.
 
-Chosen: the top `top_fraction` of the current iteration by dev score, plus the best
-`carry_over` of every earlier iteration. Rejected: the bottom `bottom_fraction`, where
-a candidate that never ran (no code, sandbox failure) ranks below every scored one.
-Every chosen reply is paired with every rejected one.
+Chosen: the top `top_fraction` of the current iteration, plus the best
+`carry_over` of every earlier iteration, in the one ranking (`scores.rank_key`:
+deepest in the cascade first, then accuracy on those problems). Rejected: the
+bottom `bottom_fraction`, taken from candidates that ran and were scored, with
+at most a `rejected_failure_share` of failures (code that never ran). With
+failures ranked last, as in the paper, every rejected reply is a failure as
+soon as more than the bottom share fails, and DPO learns "write code that runs",
+never "write a better merge".
+
+A pair is kept only when the chosen candidate reached at least the depth of the
+rejected one and scored higher on the problems both saw (`scores.preferred`).
 
 Beyond the paper: when nothing was scored so far (the small seed's first iteration can
 produce no executable code at all), the scored references with code (task arithmetic,
@@ -16,15 +23,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from selfdev import scores
 from selfdev.archive import Archive, Candidate
 from selfdev.generator.prompt import code_reply
 
 
 class PreferenceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     top_fraction: float = Field(default=0.03, gt=0, le=1, description="share of the iteration taken as chosen")
     bottom_fraction: float = Field(default=0.10, gt=0, le=1, description="share of the iteration taken as rejected")
+    rejected_failure_share: float = Field(
+        default=0.25, ge=0, le=1,
+        description="at most this share of the rejected replies are failures (code that never ran); the rest "
+        "are the worst scored candidates (failures fill in when too few ran)",
+    )
     carry_over: int = Field(default=3, ge=0, description="best candidates of each earlier iteration added as chosen")
     references_as_fallback: bool = Field(
         default=True, description="scored references with code are chosen when no generated candidate was scored"
@@ -40,34 +55,45 @@ class PreferencePair:
     rejected_id: int
 
 
-def rank_key(c: Candidate) -> tuple:
-    # Unscored candidates rank last; among scored, higher dev score and more dev problems first.
-    return (c.dev_score is None, -(c.dev_score or 0.0), -(c.dev_n or 0), c.id or 0)
+@dataclass(frozen=True)
+class Preferences:
+    pairs: list[PreferencePair]
+    rejected: int  # distinct rejected replies in the pairs
+    rejected_failures: int  # of those, replies whose code never ran
+
+    def metrics(self) -> dict[str, int]:
+        return {"rejected": self.rejected, "rejected_failures": self.rejected_failures}
 
 
-def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> list[PreferencePair]:
+def _rejected(scored: list[Candidate], failed: list[Candidate], chosen: list[Candidate], n: int, share: float) -> list[Candidate]:
+    chosen_ids = {c.id for c in chosen}
+    ran = [c for c in scored if c.id not in chosen_ids]
+    n_failed = min(len(failed), round(share * n))
+    worst_ran = ran[len(ran) - min(len(ran), n - n_failed):]
+    n_failed = min(len(failed), n - len(worst_ran))  # too few ran: failures fill in
+    return worst_ran + failed[:n_failed]
+
+
+def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> Preferences:
     pool = [c for c in archive.candidates(iteration) if c.reply]
     if len(pool) < 2:
-        return []
-    ranked = sorted(pool, key=rank_key)
-    n_top = max(1, math.floor(config.top_fraction * len(ranked)))
-    n_bottom = max(1, math.floor(config.bottom_fraction * len(ranked)))
-    chosen = [c for c in ranked[:n_top] if c.dev_score is not None]
-    rejected = ranked[-n_bottom:]
+        return Preferences([], 0, 0)
+    scored = scores.ranked(c for c in pool if c.dev is not None)
+    failed = [c for c in pool if c.dev is None]
+    n_top = max(1, math.floor(config.top_fraction * len(pool)))
+    n_bottom = max(1, math.floor(config.bottom_fraction * len(pool)))
+    chosen = scored[:n_top]
     for earlier in range(iteration):
         chosen += [c for c in archive.top(config.carry_over, earlier) if c.reply]
     if not chosen and config.references_as_fallback:
-        chosen = [
-            replace(r, reply=code_reply(r.code))
-            for r in archive.references() if r.code and r.dev_score is not None
-        ]
-    rejected_ids = {c.id for c in rejected}
-    chosen = [c for c in {c.id: c for c in chosen}.values() if c.id not in rejected_ids]
-    pairs = []
-    for good in chosen:
-        for bad in rejected:
-            # Equal scores carry no preference (e.g. every candidate scored 0).
-            if bad.dev_score is not None and bad.dev_score >= (good.dev_score or 0.0):
-                continue
-            pairs.append(PreferencePair(good.prompt or bad.prompt or "", good.reply, bad.reply, good.id, bad.id))
-    return pairs
+        chosen = [replace(r, reply=code_reply(r.code)) for r in archive.references() if r.code and r.dev is not None]
+    rejected = _rejected(scored, failed, chosen, n_bottom, config.rejected_failure_share)
+    chosen = list({c.id: c for c in chosen}.values())
+    pairs = [
+        PreferencePair(good.prompt or bad.prompt or "", good.reply, bad.reply, good.id, bad.id)
+        for good in chosen
+        for bad in rejected
+        if scores.preferred(good, bad)  # equal scores carry no preference (e.g. every candidate scored 0)
+    ]
+    used = {p.rejected_id for p in pairs}
+    return Preferences(pairs, len(used), sum(c.dev is None for c in rejected if c.id in used))

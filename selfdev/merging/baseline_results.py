@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from selfdev.archive import Candidate
+from selfdev.scores import Evaluation
+
 SEED_ROW = "seed"  # the method name of the unmerged reference row
 
 
@@ -22,6 +25,11 @@ class BaselineResult:
     n: int
     eval_seconds: float
     merge_seconds: float
+    outcomes: str | None = None  # Evaluation JSON: which problems were right (None in results from before it was kept)
+
+    @property
+    def evaluation(self) -> Evaluation | None:
+        return Evaluation.from_json(self.outcomes)
 
 
 class ResultLog:
@@ -39,7 +47,7 @@ class ResultLog:
                 row = BaselineResult(**json.loads(line))
             except (json.JSONDecodeError, TypeError):
                 continue  # a line cut short by a crash
-            if row.context == context:
+            if row.context == context and row.outcomes is not None:
                 found[row.key] = row
         return found
 
@@ -59,3 +67,28 @@ def best_per_method(rows: list[BaselineResult]) -> dict[str, BaselineResult]:
 
 def format_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def read_tuned_baselines(folder: Path) -> list[Candidate]:
+    """The tuned point of each method in `folder`/baselines.json as archive rows (kind 'baseline', iteration -2).
+
+    The unmerged seed row is left out: the run's `seed` reference is the same model.
+    """
+    path = folder / "baselines.json"
+    if not path.is_file():
+        return []
+    tuned = json.loads(path.read_text(encoding="utf-8")).get("tuned", [])
+    return [
+        Candidate(
+            iteration=-2,
+            sample_index=index,
+            status="ok",
+            kind="baseline",
+            name=row["method"],
+            params=row["params"],
+            dev=Evaluation.from_json(row.get("dev_outcomes")),
+            test=Evaluation.from_json(row.get("test_outcomes")),
+        )
+        for index, row in enumerate(tuned)
+        if row["method"] != SEED_ROW
+    ]

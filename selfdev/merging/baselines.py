@@ -23,6 +23,7 @@ from selfdev.merging.baseline_results import SEED_ROW, BaselineResult, ResultLog
 from selfdev.merging.baselines_config import BaselinesConfig
 from selfdev.merging.baselines_report import write_report
 from selfdev.merging.inmemory import merge_with_method
+from selfdev.scores import Evaluation
 
 
 def _digest(data: Any) -> str:
@@ -134,6 +135,7 @@ class BaselineRunner:
             n=report.n,
             eval_seconds=report.seconds + report.scoring_seconds,
             merge_seconds=merge_seconds,
+            outcomes=Evaluation.from_records(report.records).to_json(),
         )
 
 

@@ -20,6 +20,8 @@ def summarize(config: BaselinesConfig, dev: list[BaselineResult], test: list[Bas
             "dev_accuracy": row.accuracy,
             "n_evals": sum(r.method == method for r in dev),
             "test_accuracy": tested[method].accuracy if method in tested else None,
+            "dev_outcomes": row.outcomes,
+            "test_outcomes": tested[method].outcomes if method in tested else None,
         }
         for method, row in best.items()
     ]

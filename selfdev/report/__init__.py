@@ -14,7 +14,7 @@ from rich.console import Console
 
 from selfdev.report.data import IterationRow, RunSummary, collect, summary_rows
 from selfdev.report.plots import write_plots
-from selfdev.report.render import render_html, render_markdown, rich_table
+from selfdev.report.render import render_html, render_markdown, rich_tables
 from selfdev.run_dir import RunDir
 
 __all__ = ["IterationRow", "RunSummary", "collect", "print_summary", "summary_rows", "write_report"]
@@ -34,5 +34,10 @@ def write_report(run_dir: Path, top_k: int = 10) -> Path:
 
 
 def print_summary(run_dir: Path, console: Console | None = None) -> None:
-    """Print the per-iteration table of the run in `run_dir` (shown at the end of `selfdev discover`)."""
-    (console or Console()).print(rich_table(collect(run_dir)))
+    """Print the per-iteration and test tables of the run in `run_dir` (shown at the end of `selfdev discover`)."""
+    summary = collect(run_dir)
+    console = console or Console()
+    for table in rich_tables(summary):
+        console.print(table)
+    for note in summary.notes:
+        console.print(note)

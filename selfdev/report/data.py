@@ -1,55 +1,50 @@
-"""The numbers of one discovery run, read from its folder: per-iteration counts, the best algorithms, the baselines.
+"""The numbers of one discovery run, read from its archive: per-iteration rates, the search's best, the test table.
 
-Dev scores are kept per cascade slice ("dev@20", "dev@100"): a score on 20
-problems and one on 100 are different measurements, so every comparison here
-is made on one slice, and test scores live in their own field.
+Every score carries its n and a 95% interval; every comparison is paired on
+the problems both models saw (`selfdev.scores`). The headline is the test
+score of the one selected algorithm against the seed and tuned task
+arithmetic; a difference inside its noise is reported as no difference.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from selfdev import scores
 from selfdev.archive import Archive, Candidate
 from selfdev.run_dir import RunDir
-
-_SLICE = re.compile(r"dev@(\d+)$")
-# baselines.json is read as data, not through selfdev.merging: importing that package loads mergekit, peft and
-# transformers (15 s), far too much for a report. Its format is summarize() in selfdev/merging/baselines_report.py.
-_BASELINE_SEED_ROW = "seed"  # selfdev.merging.baseline_results.SEED_ROW
-
-
-def slice_size(key: str) -> int:
-    return int(_SLICE.match(key).group(1))
+from selfdev.scores import Estimate, Evaluation, Paired
 
 
 @dataclass
 class IterationRow:
     iteration: int
     sampled: int
-    executable: int  # sandbox status ok
-    duplicates: int  # same fingerprint as an earlier candidate: its score was reused, not measured
-    evaluated: int  # executable, not a duplicate, scored on at least the first dev slice
-    fully_evaluated: int  # of those, the ones that reached the last cascade slice
-    executable_rate: float | None  # executable / sampled
-    duplicate_rate: float | None  # duplicates / executable (only executable code gets a fingerprint)
-    best: dict[str, float]  # slice key -> best score of this iteration's non-duplicates on that slice
-    dpo: dict[str, float] | None  # train_loss, pairs, steps of the DPO step that closed this iteration
+    executable: Estimate  # share the sandbox ran, with its Wilson interval
+    duplicates: int  # same fingerprint as an earlier candidate: its evaluation was reused, not measured
+    evaluated: int  # executable, not a duplicate, scored on at least the first search slice
+    reached_last: int  # of those, the ones the cascade kept to the last slice
+    first_slice_mean: Estimate  # accuracy of the evaluated ones on the first slice (shared by all)
+    first_slice_median: Estimate
+    best: Evaluation | None  # the iteration's best by the run's one ranking
+    failures: dict[str, int]  # status -> count, for candidates that did not run
+    dpo: dict[str, float] | None  # train_loss, pairs, steps, rejected, rejected_failures
 
 
 @dataclass
 class ScoredRow:
-    """One line of the comparison table: a discovered algorithm, a reference, or a tuned baseline."""
+    """A discovered algorithm, a reference or a tuned baseline, with every evaluation it has."""
 
     name: str
     source: str  # 'discovered', 'reference' or 'baseline'
-    dev: dict[str, float]  # slice key -> dev accuracy
-    test: float | None = None
+    dev: Evaluation | None
+    selection: Evaluation | None = None
+    test: Evaluation | None = None
     params: str = ""
     candidate_id: int | None = None
     iteration: int | None = None
@@ -57,31 +52,35 @@ class ScoredRow:
 
 
 @dataclass
-class Baselines:
-    key: str  # the dev slice they were tuned on
-    evaluations: int  # merged models scored on dev: the budget discovery is compared against
-    tuned: list[ScoredRow]
+class TestRow:
+    """One model on test, paired against the seed and against tuned task arithmetic."""
+
+    name: str
+    source: str
+    test: Evaluation
+    vs_seed: Paired | None
+    vs_task_arithmetic: Paired | None
 
 
 @dataclass
 class RunSummary:
     run_dir: str
     task: str | None
-    slices: list[str]  # dev slice keys, smallest first
-    compare_key: str | None  # the slice plots compare on: the baselines' slice, else the first
+    slices: list[int]  # search-dev problems at each cascade stage
     iterations: list[IterationRow]
     references: list[ScoredRow]
-    baselines: Baselines | None
-    top: list[ScoredRow]
-    scores_by_iteration: dict[int, list[float]]  # compare_key scores of executable non-duplicates
-    best_so_far: list[float]  # best compare_key score after each new evaluation, in archive order
+    baselines: list[ScoredRow]
+    baseline_evaluations: int  # merged models the baselines scored on dev: the budget discovery is compared with
+    top: list[ScoredRow]  # the search's best by the one ranking, with selection scores where re-scored
+    selected: int | None  # the candidate id picked on selection-dev, the only one tested
+    test: list[TestRow]
+    notes: list[str]  # what the numbers cannot show: small n, missing parts
+    scores_by_iteration: dict[int, list[float]]  # first-slice accuracies of the evaluated candidates
+    evaluation_order: list[tuple[float, float, float]]  # (accuracy, lo, hi) on the first slice, in archive order
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _dev(scores: dict[str, float]) -> dict[str, float]:
-    return {k: v for k, v in scores.items() if _SLICE.match(k)}
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -93,129 +92,136 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _load_candidates(path: Path) -> list[Candidate]:
-    if not path.is_file():  # opening an Archive would create an empty database in the run folder
-        return []
-    with Archive(path) as archive:
-        return archive.candidates(kind=None)
-
-
 def _dpo_metrics(run: RunDir, iteration: int) -> dict[str, float] | None:
     # train_dpo writes its metrics next to the adapter it saves.
-    for path in (run.adapter(iteration) / "dpo_metrics.json", run.iteration(iteration) / "dpo_metrics.json"):
-        data = _read_json(path)
-        if data is not None:
-            return {k: data[k] for k in ("train_loss", "pairs", "steps") if isinstance(data.get(k), (int, float))}
-    return None
-
-
-def _load_baselines(path: Path) -> Baselines | None:
-    data = _read_json(path / "baselines.json")
-    if not data or not data.get("tuned"):
+    try:
+        data = json.loads((run.adapter(iteration) / "dpo_metrics.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
         return None
-    key = f"dev@{data.get('dev_n', 0)}"
-    tuned = [
-        ScoredRow(
-            name="seed (no merge)" if row["method"] == _BASELINE_SEED_ROW else row["method"],
-            source="baseline",
-            dev={key: row["dev_accuracy"]},
-            test=row.get("test_accuracy"),
-            params=", ".join(f"{k}={v}" for k, v in (row.get("params") or {}).items()),
-        )
-        for row in data["tuned"]
-    ]
-    return Baselines(key=key, evaluations=int(data.get("dev_evaluations", 0)), tuned=tuned)
+    keys = ("train_loss", "pairs", "steps", "rejected", "rejected_failures")
+    return {k: data[k] for k in keys if isinstance(data.get(k), (int, float))}
 
 
-def _iteration_row(iteration: int, pool: list[Candidate], last_key: str | None, dpo: dict | None) -> IterationRow:
+def _measured(c: Candidate) -> bool:
+    return c.kind == "generated" and c.executable and c.duplicate_of is None and c.dev is not None
+
+
+def _iteration_row(iteration: int, pool: list[Candidate], slices: list[int], dpo: dict | None) -> IterationRow:
     executable = [c for c in pool if c.executable]
-    duplicates = [c for c in executable if c.duplicate_of is not None]
-    measured = [c for c in executable if c.duplicate_of is None and _dev(c.scores)]
-    best: dict[str, float] = {}
-    for c in measured:
-        for key, score in _dev(c.scores).items():
-            best[key] = max(score, best.get(key, score))
+    measured = [c for c in pool if _measured(c)]
+    first = [c.dev.prefix(slices[0]).accuracy for c in measured] if slices else []
+    failures: dict[str, int] = {}
+    for c in pool:
+        if not c.executable:
+            failures[c.status] = failures.get(c.status, 0) + 1
+    best = scores.best(measured)
     return IterationRow(
         iteration=iteration,
         sampled=len(pool),
-        executable=len(executable),
-        duplicates=len(duplicates),
+        executable=scores.rate(len(executable), len(pool)),
+        duplicates=sum(c.duplicate_of is not None for c in executable),
         evaluated=len(measured),
-        fully_evaluated=sum(last_key in c.scores for c in measured) if last_key else 0,
-        executable_rate=len(executable) / len(pool) if pool else None,
-        duplicate_rate=len(duplicates) / len(executable) if executable else None,
-        best=best,
+        reached_last=sum(c.dev.n >= slices[-1] for c in measured) if slices else 0,
+        first_slice_mean=scores.mean_estimate(first),
+        first_slice_median=scores.median_estimate(first),
+        best=None if best is None else best.dev,
+        failures=failures,
         dpo=dpo,
     )
 
 
-def _discovered(c: Candidate) -> ScoredRow:
-    dev = _dev(c.scores)
-    return ScoredRow(f"#{c.id}", "discovered", dev, c.test_score, candidate_id=c.id, iteration=c.iteration, code=c.code)
+def _row(c: Candidate) -> ScoredRow:
+    source = {"generated": "discovered"}.get(c.kind, c.kind)
+    name = c.name or f"#{c.id}"
+    params = ", ".join(f"{k}={v}" for k, v in c.params.items())
+    return ScoredRow(name, source, c.dev, c.selection, c.test, params, c.id, c.iteration if c.kind == "generated" else None, c.code)
 
 
-def _rank(c: Candidate) -> tuple:
-    # Deeper slices first: a score that survived more of the cascade outranks a high score on a few problems.
-    dev = _dev(c.scores)
-    return (-len(dev), -dev[max(dev, key=slice_size)], c.id)
+def _test_rows(rows: list[ScoredRow]) -> list[TestRow]:
+    seed = next((r.test for r in rows if r.source == "reference" and r.name == "seed" and r.test), None)
+    # Tuned task arithmetic when the baselines ran, else the reference (the prompt's one-shot example).
+    ta = next((r.test for r in rows if r.source == "baseline" and r.name == "task_arithmetic" and r.test), None)
+    ta = ta or next((r.test for r in rows if r.source == "reference" and r.name == "task_arithmetic" and r.test), None)
+    out = []
+    for r in rows:
+        if r.test is None:
+            continue
+        vs_seed = None if seed is None or r.test is seed else scores.paired(r.test, seed)
+        vs_ta = None if ta is None or r.test is ta else scores.paired(r.test, ta)
+        out.append(TestRow(r.name, r.source, r.test, vs_seed, vs_ta))
+    return out
+
+
+def _notes(summary_test: list[TestRow], selected: int | None, finished: bool) -> list[str]:
+    notes = []
+    if not finished:
+        notes.append("The run has not finished: the selection and test sections may be missing or partial.")
+    if selected is None and finished:
+        notes.append("No algorithm was selected (none was scored on the selection slice), so none was tested.")
+    if summary_test:
+        n = min(r.test.n for r in summary_test)
+        smallest = scores.detectable_difference(n)
+        notes.append(
+            f"With {n} test problems, paired differences smaller than about {smallest:.2f} "
+            "(80% power, 30% of problems answered differently) cannot be told from noise."
+        )
+        if not any(p is not None and p.significant for r in summary_test for p in (r.vs_seed, r.vs_task_arithmetic)):
+            notes.append("No model differs significantly from the seed or from tuned task arithmetic on test.")
+    return notes
 
 
 def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
     """Read everything the report shows from `run_dir`; missing parts give empty sections, never errors."""
     run = RunDir(Path(run_dir))
     config = _read_config(run.config)
-    if config.get("shared_dir"):  # experts and baselines kept outside the run folder for reuse
-        run = RunDir(run.root, Path(config["shared_dir"]))
-    everything = _load_candidates(run.archive)
+    everything: list[Candidate] = []
+    selected, finished = None, False
+    if run.archive.is_file():  # opening an Archive would create an empty database in the run folder
+        with Archive(run.archive) as archive:
+            everything = archive.candidates(kind=None)
+            selected, finished = archive.meta("selected"), bool(archive.meta("finished", False))
     generated = [c for c in everything if c.kind == "generated"]
-    references = [c for c in everything if c.kind == "reference"]
-    baselines = _load_baselines(run.baselines)
-
-    configured = (config.get("cascade") or {}).get("slices") or []
-    seen = {k for c in everything for k in _dev(c.scores)}
-    slices = sorted(seen | {f"dev@{n}" for n in configured if isinstance(n, int)}, key=slice_size)
-    last_key = slices[-1] if slices else None
-    compare_key = baselines.key if baselines and baselines.key in slices else (slices[0] if slices else None)
+    slices = [n for n in (config.get("cascade") or {}).get("slices") or [] if isinstance(n, int)]
+    if not slices:
+        slices = sorted({c.dev.n for c in everything if c.dev is not None})
 
     iterations = sorted({c.iteration for c in generated})
     rows = [
-        _iteration_row(i, [c for c in generated if c.iteration == i], last_key, _dpo_metrics(run, i)) for i in iterations
+        _iteration_row(i, [c for c in generated if c.iteration == i], slices, _dpo_metrics(run, i)) for i in iterations
     ]
-
-    measured = [c for c in generated if c.executable and c.duplicate_of is None and _dev(c.scores)]
-    ranked = sorted(measured, key=_rank)
-    scores_by_iteration: dict[int, list[float]] = {i: [] for i in iterations}
-    best_so_far: list[float] = []
-    for c in measured:  # archive order is evaluation order
-        if compare_key in c.scores:
-            scores_by_iteration[c.iteration].append(c.scores[compare_key])
-            best_so_far.append(max(c.scores[compare_key], best_so_far[-1] if best_so_far else 0.0))
-
+    measured = [c for c in generated if _measured(c)]
+    first = [c.dev.prefix(slices[0]) for c in measured] if slices else []
+    references = [_row(c) for c in everything if c.kind == "reference"]
+    baselines = [_row(c) for c in everything if c.kind == "baseline"]
+    top = [_row(c) for c in scores.ranked(measured)[:top_k]]
+    tested = references + baselines + [_row(c) for c in generated if c.id == selected]
+    test = _test_rows(tested)
     return RunSummary(
         run_dir=str(run.root),
         task=config.get("task"),
         slices=slices,
-        compare_key=compare_key,
         iterations=rows,
-        references=[
-            ScoredRow(name=c.name or "reference", source="reference", dev=_dev(c.scores), test=c.test_score, code=c.code)
-            for c in references
-        ],
+        references=references,
         baselines=baselines,
-        top=[_discovered(c) for c in ranked[:top_k]],
-        scores_by_iteration=scores_by_iteration,
-        best_so_far=best_so_far,
+        baseline_evaluations=_baseline_evaluations(run, config),
+        top=top,
+        selected=selected,
+        test=test,
+        notes=_notes(test, selected, finished),
+        scores_by_iteration={i: [c.dev.prefix(slices[0]).accuracy for c in measured if c.iteration == i] for i in iterations},
+        evaluation_order=[(e.accuracy, *e.interval()) for e in first],
     )
 
 
+def _baseline_evaluations(run: RunDir, config: dict[str, Any]) -> int:
+    shared = RunDir(run.root, Path(config["shared_dir"])) if config.get("shared_dir") else run
+    try:
+        data = json.loads((shared.baselines / "baselines.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return 0
+    return int(data.get("dev_evaluations", 0)) if isinstance(data, dict) else 0
+
+
 def summary_rows(run_dir: Path) -> list[IterationRow]:
-    """Per-iteration counts and best scores of the run in `run_dir`."""
+    """Per-iteration rates and scores of the run in `run_dir`."""
     return collect(run_dir).iterations

@@ -7,70 +7,78 @@ import html
 from rich import box
 from rich.table import Table
 
-from selfdev.report.data import RunSummary, ScoredRow, slice_size
+from selfdev.report.data import RunSummary, ScoredRow
+from selfdev.scores import Evaluation, Paired
 
 Cells = tuple[list[str], list[list[str]]]  # headers, rows
 
 
-def _num(x: float | None) -> str:
-    return "–" if x is None else f"{x:.3f}"
+def _ev(e: Evaluation | None) -> str:
+    return "–" if e is None else e.describe()
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.0f}%"
+def _paired(p: Paired | None) -> str:
+    if p is None:
+        return "–"
+    return f"{p.diff:+.3f} [{p.ci[0]:+.2f}, {p.ci[1]:+.2f}] p={p.p_value:.2g}: {p.verdict()}"
 
 
 def iteration_cells(summary: RunSummary) -> Cells:
-    last = summary.slices[-1] if summary.slices else "last slice"
+    first = f"dev@{summary.slices[0]}" if summary.slices else "first slice"
+    last = f"dev@{summary.slices[-1]}" if summary.slices else "last slice"
     with_dpo = any(r.dpo for r in summary.iterations)
-    headers = ["iteration", "sampled", "executable", "exec. rate", "duplicates", "dup. rate", "evaluated", f"reached {last}"]
-    headers += [f"best {k}" for k in summary.slices]
-    headers += ["DPO pairs", "DPO loss"] if with_dpo else []
+    headers = ["iteration", "sampled", "executable", "duplicates", "evaluated", f"reached {last}"]
+    headers += [f"mean {first}", f"median {first}", "best", "failures"]
+    headers += ["DPO pairs", "rejected failures", "DPO loss"] if with_dpo else []
     rows = []
     for r in summary.iterations:
-        row = [str(r.iteration), str(r.sampled), str(r.executable), _pct(r.executable_rate), str(r.duplicates)]
-        row += [_pct(r.duplicate_rate), str(r.evaluated), str(r.fully_evaluated)]
-        row += [_num(r.best.get(k)) for k in summary.slices]
+        failures = ", ".join(f"{k} {v}" for k, v in sorted(r.failures.items())) or "–"
+        row = [str(r.iteration), str(r.sampled), f"{round(r.executable.value * r.sampled) if r.sampled else 0} "
+               f"({r.executable.describe(2)})", str(r.duplicates), str(r.evaluated), str(r.reached_last)]
+        row += [r.first_slice_mean.describe(), r.first_slice_median.describe(), _ev(r.best), failures]
         if with_dpo:
             dpo = r.dpo or {}
-            row += [str(int(dpo["pairs"])) if "pairs" in dpo else "–", _num(dpo.get("train_loss"))]
+            counts = [str(int(dpo[k])) if k in dpo else "–" for k in ("pairs", "rejected_failures")]
+            loss = "–" if "train_loss" not in dpo else f"{dpo['train_loss']:.3f}"
+            row += counts + [loss]
         rows.append(row)
     return headers, rows
 
 
 def comparison_rows(summary: RunSummary) -> list[ScoredRow]:
-    return summary.references + (summary.baselines.tuned if summary.baselines else []) + summary.top
+    return summary.references + summary.baselines + summary.top
 
 
 def comparison_cells(summary: RunSummary) -> Cells:
-    rows = comparison_rows(summary)
-    # One column per dev slice (baselines may sit on a slice of their own), then test: never one merged "score".
-    keys = sorted({k for r in rows for k in r.dev} | set(summary.slices), key=slice_size)
-    headers = ["algorithm", "source", "iteration", "params"] + keys + ["test"]
-    cells = [
-        [r.name, r.source, "–" if r.iteration is None else str(r.iteration), r.params or "–"]
-        + [_num(r.dev.get(k)) for k in keys]
-        + [_num(r.test)]
-        for r in rows
-    ]
+    headers = ["algorithm", "source", "iteration", "params", "search-dev", "selection-dev", "test"]
+    cells = []
+    for r in comparison_rows(summary):
+        name = r.name + (" (selected)" if r.candidate_id is not None and r.candidate_id == summary.selected else "")
+        it = "–" if r.iteration is None else str(r.iteration)
+        cells.append([name, r.source, it, r.params or "–", _ev(r.dev), _ev(r.selection), _ev(r.test)])
     return headers, cells
+
+
+def test_cells(summary: RunSummary) -> Cells:
+    headers = ["model", "source", "test", "vs seed (paired)", "vs tuned task arithmetic (paired)"]
+    return headers, [[r.name, r.source, _ev(r.test), _paired(r.vs_seed), _paired(r.vs_task_arithmetic)] for r in summary.test]
 
 
 def _intro(summary: RunSummary) -> list[str]:
     lines = [f"Run {summary.run_dir}" + (f", task {summary.task}." if summary.task else ".")]
     lines.append(
-        "Executable: the sandbox ran the code. Duplicates: same fingerprint as an earlier candidate, score reused. "
-        "Evaluated: executable, non-duplicate, scored on dev; the cascade sends only the promising ones on to larger slices."
+        "Every score is accuracy [95% interval] n=problems. Search-dev, selection-dev and test are disjoint: the "
+        "cascade searches on search-dev, the finalists are re-scored once on selection-dev, and only the selected "
+        "algorithm, the references and the tuned baselines are tested. Comparisons are paired on the same problems "
+        "(exact McNemar p, 95% paired bootstrap interval of the difference)."
     )
-    if summary.compare_key:
-        tuned_here = summary.baselines is not None and summary.baselines.key == summary.compare_key
-        why = ", the slice the baselines were tuned on." if tuned_here else "."
-        lines.append(f"Plots compare on {summary.compare_key}{why}")
     if summary.baselines:
-        lines.append(f"Baselines: {summary.baselines.evaluations} merged models evaluated on dev to tune them.")
+        lines.append(
+            f"Baselines: tuned on the search-dev problems with {summary.baseline_evaluations} merged models evaluated."
+        )
     else:
-        lines.append("No baselines were found in this run (baselines/baselines.json).")
-    return lines
+        lines.append("No baselines were found in this run.")
+    return lines + summary.notes
 
 
 # -- Markdown ---------------------------------------------------------------------------
@@ -83,7 +91,9 @@ def _md_table(cells: Cells) -> list[str]:
 
 
 def render_markdown(summary: RunSummary, plots: list[str]) -> str:
-    lines = ["# Discovery report", "", *(line for text in _intro(summary) for line in (text, "")), "## Iterations", ""]
+    lines = ["# Discovery report", "", *(line for text in _intro(summary) for line in (text, ""))]
+    lines += ["## Test: the selected algorithm against the seed and tuned task arithmetic", ""]
+    lines += _md_table(test_cells(summary)) + ["", "## Iterations", ""]
     lines += _md_table(iteration_cells(summary)) + ["", "## Top algorithms against references and baselines", ""]
     lines += _md_table(comparison_cells(summary)) + [""]
     lines += [f"![{p}]({p})" for p in plots] + [""]
@@ -121,6 +131,8 @@ def render_html(summary: RunSummary, plots: list[str]) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Discovery report</title>'
         f"<style>{_CSS}</style></head><body><h1>Discovery report</h1>{intro}"
+        f"<h2>Test: the selected algorithm against the seed and tuned task arithmetic</h2>"
+        f"{_html_table(test_cells(summary))}"
         f"<h2>Iterations</h2>{_html_table(iteration_cells(summary))}"
         f"<h2>Top algorithms against references and baselines</h2>{_html_table(comparison_cells(summary))}"
         f"<h2>Plots</h2>{images}<h2>Code of the top algorithms</h2>{code or '<p>none yet</p>'}</body></html>\n"
@@ -131,24 +143,25 @@ def render_html(summary: RunSummary, plots: list[str]) -> str:
 
 
 # Shorter words for a terminal: rich wraps headers only at spaces, and 80 columns must hold a dozen of them.
-_SHORT = {
-    "iteration": "iter",
-    "executable": "exec",
-    "exec. rate": "exec %",
-    "duplicates": "dup",
-    "dup. rate": "dup %",
-    "evaluated": "eval",
-}
+_SHORT = {"iteration": "iter", "executable": "exec", "duplicates": "dup", "evaluated": "eval", "failures": "failed"}
 
 
-def rich_table(summary: RunSummary) -> Table:
-    headers, rows = iteration_cells(summary)
-    table = Table(title="Discovery: per iteration", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+def _rich(title: str, cells: Cells) -> Table:
+    headers, rows = cells
+    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for i, h in enumerate(headers):
         short = "full" if h.startswith("reached ") else _SHORT.get(h, h)
-        # As narrow as its widest word or cell, so rich wraps headers rather than cutting numbers.
-        width = max([len(w) for w in short.split()] + [len(row[i]) for row in rows])
-        table.add_column(short, justify="left" if i == 0 else "right", max_width=width)
+        # As narrow as its widest word, so rich wraps headers and cells at spaces rather than cutting numbers.
+        width = max([len(w) for w in short.split()] + [len(w) for row in rows for w in row[i].split()])
+        table.add_column(short, justify="left" if i == 0 else "right", min_width=width)
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def rich_tables(summary: RunSummary) -> list[Table]:
+    """The iterations and the test comparison, for a terminal."""
+    return [
+        _rich("Discovery: per iteration", iteration_cells(summary)),
+        _rich("Test: paired against the seed and tuned task arithmetic", test_cells(summary)),
+    ]
