@@ -36,7 +36,7 @@ def eval_command(
     out: Optional[Path] = typer.Option(None, help="Output folder; default runs/eval/<model>-<task>-<split>-<time>."),
     backend: str = typer.Option("transformers", help="transformers (CPU) or vllm (GPU, `pip install '.\\[gpu]'`)."),
     batch_size: int = typer.Option(64, min=1, help="Rows decoded together."),
-    dtype: str = typer.Option("float32", help="float32 or bfloat16."),
+    dtype: str = typer.Option("auto", help="auto (bfloat16 where this machine runs it fast, else float32), float32 or bfloat16."),
 ) -> None:
     """Few-shot greedy accuracy of a model on a task split, with every example written as JSONL."""
     from evals.backends.registry import load_backend
@@ -46,8 +46,8 @@ def eval_command(
     from seeds import resolve_model
 
     with user_errors():
-        if dtype not in ("float32", "bfloat16"):
-            raise UserError(f"--dtype must be float32 or bfloat16, got {dtype!r}")
+        if dtype not in ("auto", "float32", "bfloat16"):
+            raise UserError(f"--dtype must be auto, float32 or bfloat16, got {dtype!r}")
         the_task = get_task(task)
         path = resolve_model(model)
         examples = the_task.examples(split, resolve_data_dir(data_dir), limit)

@@ -18,5 +18,5 @@ def load_backend(name: str, model: str, *, batch_size: int | None = None, dtype:
     if name == "vllm":
         from evals.backends.vllm_backend import VLLMBackend, VLLMBackendConfig
 
-        return VLLMBackend(model, VLLMBackendConfig(dtype=dtype or "bfloat16"))
+        return VLLMBackend(model, VLLMBackendConfig(dtype=dtype or "auto"))
     raise ValueError(f"unknown backend {name!r}; choose transformers or vllm")

@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from evals.backends.attention import NAME as GROUPED_ATTENTION
 from evals.backends.base import Completion, Prompt, SamplingParams, render_prompt, truncate_at_stop
+from evals.backends.dtype import resolve_dtype
 from evals.backends.kv_cache import preallocated_cache
 from evals.backends.sampling import sample_next_tokens
 
@@ -30,7 +31,7 @@ class TransformersBackendConfig:
     """Knobs of the CPU backend."""
 
     batch_size: int = 64
-    dtype: str = "float32"  # "bfloat16" halves the bytes read per decode step on CPUs with bf16 units
+    dtype: str = "float32"  # or "bfloat16", "auto": bfloat16 where this CPU runs it fast (evals.backends.dtype)
     min_shared_prefix: int = 16  # shorter shared prefixes are not worth a cached forward
     threads: int | None = None  # torch intra-op threads; None keeps torch's default (all cores)
 
@@ -54,7 +55,8 @@ class TransformersBackend:
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, self.config.dtype))
+        dtype = resolve_dtype(self.config.dtype, "cpu")  # after set_num_threads: measured as it will run
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype))
         self.model.set_attn_implementation(GROUPED_ATTENTION)
         self.model.eval()
         self.eos_ids = self._eos_ids()

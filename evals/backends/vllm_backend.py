@@ -16,6 +16,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from evals.backends.base import Completion, Prompt, SamplingParams, prompt_seed, render_prompt
+from evals.backends.dtype import resolve_dtype
 
 
 class BackendUnavailable(RuntimeError):
@@ -24,7 +25,7 @@ class BackendUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class VLLMBackendConfig:
-    dtype: str = "bfloat16"
+    dtype: str = "auto"  # auto: bfloat16 where the GPU supports it, else float16
     gpu_memory_utilization: float = 0.85
     max_model_len: int = 4096
     tensor_parallel_size: int = 1
@@ -68,7 +69,7 @@ class VLLMBackend:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.llm = vllm.LLM(
             model=model,
-            dtype=self.config.dtype,
+            dtype=resolve_dtype(self.config.dtype, "cuda"),
             gpu_memory_utilization=self.config.gpu_memory_utilization,
             max_model_len=self.config.max_model_len,
             tensor_parallel_size=self.config.tensor_parallel_size,

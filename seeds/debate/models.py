@@ -17,6 +17,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from evals.backends.base import Completion, GenerationBackend, Prompt, SamplingParams
+from evals.backends.dtype import DtypeName
 
 
 class BackendSettings(BaseModel):
@@ -26,7 +27,7 @@ class BackendSettings(BaseModel):
 
     name: Literal["auto", "transformers", "vllm"] = "auto"  # auto: vLLM when installed and a GPU is visible
     batch_size: int = Field(64, ge=1)  # transformers: rows decoded together
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # bfloat16 pays off on CPUs with AMX/avx512_bf16 units
+    dtype: DtypeName = "auto"  # auto: bfloat16 where this machine runs it fast (evals.backends.dtype), else float32
     threads: int | None = Field(None, ge=1)
     max_model_len: int = Field(4096, ge=256)  # vLLM: debate transcripts grow with every round
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
