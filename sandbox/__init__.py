@@ -15,19 +15,27 @@ Layers, outermost first:
   environment, as ``nobody`` when the caller is root, with no_new_privs, a
   task limit, per-call address-space, CPU and wall-clock limits, a
   whole-model wall limit, and a process-group kill as the last resort.
-- Inside the worker (execute.py, guards.py, api.py): candidate code sees a
-  read-only stand-in for torch whose members refuse ``out=``, ``inplace=``
-  and non-CPU devices and draw random numbers from the call's seeded
-  generator; attribute access is an allow-list per exact type; only items
-  of tensors, lists and dicts can be assigned. Task vectors are mapped
-  read-only; a candidate that writes into one is rerun on private copies.
-- Results are validated (tensor, dense, floating, input shape, finite after
-  the cast to the input dtype) and returned through shared memory.
+- Inside the worker (execute.py, guards.py, api.py, arguments.py, writes.py):
+  candidate code sees a read-only stand-in for torch whose members refuse
+  ``out=``, ``inplace`` and non-CPU devices however they are passed and draw
+  random numbers from the call's seeded generator; attribute access is an
+  allow-list per exact type; only items of tensors, lists and dicts can be
+  assigned. While a call runs, a dispatch-level write guard refuses every
+  operation that would write into, resize or restride an input. Task vectors
+  are mapped read-only and every call gets fresh views of them; a candidate
+  that writes into one is rerun on private copies. The static gate refuses
+  generators (``yield``) and classes, so no candidate code runs after its
+  call; what a candidate leaves is collected, still guarded, before the
+  worker answers.
+- Results are validated (tensor, dense, floating, the staged shape, finite
+  after the cast to the input dtype) and returned through shared memory;
+  validation, copying and fingerprinting run under the call's limits.
 """
 
 from sandbox.diagnosis import Diagnosis, Status
 from sandbox.limits import SandboxLimits
 from sandbox.policy import check_source
+from sandbox.fingerprint import choose_probe_tensors
 from sandbox.worker import SandboxError, SandboxWorker, TaskVectorSet, tensor_seed
 
 __all__ = [
@@ -38,5 +46,6 @@ __all__ = [
     "Status",
     "TaskVectorSet",
     "check_source",
+    "choose_probe_tensors",
     "tensor_seed",
 ]

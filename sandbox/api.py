@@ -3,14 +3,12 @@
 Candidate code never receives a library module. `import torch` binds the
 read-only Namespace TORCH built here; every member is either a plain
 constant or a wrapper that refuses `out=`, `inplace=True`, non-CPU devices
-and pinned memory, and every source of randomness draws from the seeded
+and pinned memory however they are passed (arguments.py), and every source of randomness draws from the seeded
 generator of the current call.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -18,50 +16,16 @@ from typing import Any
 import torch
 import torch.nn.functional as torch_F
 
+from sandbox.arguments import checked, tensor_to, vet_kwargs
 from sandbox.runtime import Namespace, current, deny
-
-# --------------------------------------------------------------------------- #
-# keyword vetting
-
-
-def _vet_kwargs(qualname: str, kwargs: dict[str, Any]) -> None:
-    if "out" in kwargs:
-        if kwargs["out"] is not None:
-            raise deny(f"{qualname}(out=...) is not allowed; use the return value")
-        del kwargs["out"]
-    if "inplace" in kwargs:
-        if kwargs["inplace"]:
-            raise deny(f"{qualname}(inplace=True) is not allowed")
-        del kwargs["inplace"]
-    device = kwargs.get("device")
-    if device is not None and torch.device(device).type != "cpu":
-        raise deny(f"{qualname}(device={device!r}) is not allowed; the sandbox is CPU only")
-    if kwargs.get("pin_memory"):
-        raise deny(f"{qualname}(pin_memory=True) is not allowed")
-    generator = kwargs.get("generator")
-    if generator is not None and type(generator) is not torch.Generator:
-        raise deny(f"{qualname}(generator=...) must be a generator made by torch.Generator()")
 
 
 def _plain(fn: Callable[..., Any], qualname: str) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            _vet_kwargs(qualname, kwargs)
-        return fn(*args, **kwargs)
-
-    return call
+    return checked(fn, qualname)
 
 
 def _seeded(fn: Callable[..., Any], qualname: str) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        _vet_kwargs(qualname, kwargs)
-        if kwargs.get("generator") is None:
-            kwargs["generator"] = current().generator
-        return fn(*args, **kwargs)
-
-    return call
+    return checked(fn, qualname, seeded=True)
 
 
 # --------------------------------------------------------------------------- #
@@ -108,12 +72,12 @@ _DTYPES = {
 def _zeros_for_empty(*args: Any, **kwargs: Any) -> torch.Tensor:
     # Uninitialised memory would make results depend on what the worker
     # freed last, so `empty` is `zeros`.
-    _vet_kwargs("torch.empty", kwargs)
+    vet_kwargs("torch.empty", kwargs)
     return torch.zeros(*args, **kwargs)
 
 
 def _zeros_like_for_empty_like(input: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-    _vet_kwargs("torch.empty_like", kwargs)
+    vet_kwargs("torch.empty_like", kwargs)
     return torch.zeros_like(input, **kwargs)
 
 
@@ -141,23 +105,6 @@ def _dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace
         return torch.zeros_like(input)
     keep = torch.bernoulli(torch.full_like(input, 1.0 - p), generator=current().generator)
     return input * keep / (1.0 - p)
-
-
-def _no_inplace(fn: Callable[..., Any], qualname: str) -> Callable[..., Any]:
-    """Wrap an activation whose torch signature has a positional `inplace` flag."""
-    params = list(inspect.signature(fn).parameters)
-    position = params.index("inplace")
-
-    @functools.wraps(fn)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if len(args) > position:
-            if args[position]:
-                raise deny(f"{qualname}(inplace=True) is not allowed")
-            args = args[:position] + args[position + 1 :]
-        _vet_kwargs(qualname, kwargs)
-        return fn(*args, **kwargs)
-
-    return call
 
 
 class _TensorType(type):
@@ -190,7 +137,7 @@ FUNCTIONAL = Namespace(
     "torch.nn.functional",
     {
         **_members(torch_F, _F_PLAIN, "torch.nn.functional"),
-        **{n: _no_inplace(getattr(torch_F, n), f"torch.nn.functional.{n}") for n in _F_INPLACE_FLAG},
+        **{n: _plain(getattr(torch_F, n), f"torch.nn.functional.{n}") for n in _F_INPLACE_FLAG},
         "dropout": _dropout,
     },
 )
@@ -328,39 +275,17 @@ TENSOR_INPLACE = frozenset(n for n in _TENSOR_INPLACE if hasattr(torch.Tensor, n
 TENSOR_ATTRS = frozenset(n for n in _TENSOR_READ if hasattr(torch.Tensor, n)) | TENSOR_INPLACE
 
 
-def _tensor_to(tensor: torch.Tensor) -> Callable[..., torch.Tensor]:
-    def to(*args: Any, **kwargs: Any) -> torch.Tensor:
-        _vet_kwargs("Tensor.to", kwargs)
-        for arg in args:
-            if isinstance(arg, (str, torch.device)) and torch.device(arg).type != "cpu":
-                raise deny(f"Tensor.to({arg!r}) is not allowed; the sandbox is CPU only")
-        return tensor.to(*args, **kwargs)
-
-    return to
-
-
 def _tensor_seeded(method: Callable[..., Any], name: str) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        _vet_kwargs(f"Tensor.{name}", kwargs)
-        if kwargs.get("generator") is None:
-            kwargs["generator"] = current().generator
-        return method(*args, **kwargs)
-
-    return call
+    return checked(method, f"Tensor.{name}", seeded=True)
 
 
 def _tensor_vetted(method: Callable[..., Any], name: str) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            _vet_kwargs(f"Tensor.{name}", kwargs)
-        return method(*args, **kwargs)
-
-    return call
+    return checked(method, f"Tensor.{name}")
 
 
 # Attributes whose bound value needs a wrapper, by name.
 TENSOR_SPECIAL: dict[str, Callable[[torch.Tensor], Any]] = {
-    "to": _tensor_to,
+    "to": tensor_to,
     **{n: (lambda t, n=n: _tensor_seeded(getattr(t, n), n)) for n in _TENSOR_RANDOM if n in TENSOR_ATTRS},
     # new_* take device/pin_memory like the factories do.
     **{n: (lambda t, n=n: _tensor_vetted(getattr(t, n), n)) for n in ("new_full", "new_ones", "new_tensor", "new_zeros")},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import typer
@@ -56,13 +57,30 @@ def check(
     raise typer.Exit(code=0 if diagnosis.ok else 1)
 
 
+def printable(text: str) -> str:
+    """`text` with every control and format character (escape sequences, carriage returns,
+    backspaces, bidirectional overrides, ...) shown as an escape instead of reaching the terminal.
+
+    Tabs stay; newlines are the caller's to split on.
+    """
+    out = []
+    for ch in text:
+        if ch != "\t" and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _print(diagnosis: Diagnosis, as_json: bool) -> None:
     if as_json:
+        # json.dumps escapes every control character (ensure_ascii: all non-ASCII too).
         typer.echo(json.dumps(diagnosis.to_dict()))
         return
     typer.echo(f"status:      {diagnosis.status.value}")
     if diagnosis.reason:
-        typer.echo(f"reason:      {diagnosis.reason}")
+        typer.echo(f"reason:      {printable(diagnosis.reason)}")
     if diagnosis.line is not None:
         typer.echo(f"line:        {diagnosis.line}")
     typer.echo(f"fingerprint: {diagnosis.fingerprint or '-'}")
@@ -71,8 +89,8 @@ def _print(diagnosis: Diagnosis, as_json: bool) -> None:
     typer.echo(f"probe time:  {diagnosis.seconds * 1e3:.1f} ms")
     if diagnosis.output:
         typer.echo("output:")
-        for line in diagnosis.output.splitlines():
-            typer.echo(f"  {line}")
+        for line in diagnosis.output.rstrip("\n").split("\n"):
+            typer.echo(f"  {printable(line)}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ candidate code.
 
 from __future__ import annotations
 
-import hashlib
+import gc
 import math
 import os
 import re
@@ -25,6 +25,7 @@ from sandbox import runtime
 from sandbox.diagnosis import Status
 from sandbox.guards import candidate_globals
 from sandbox.limits import SandboxLimits
+from sandbox.writes import WriteGuard
 from sandbox.runtime import (
     CallContext,
     CappedText,
@@ -140,7 +141,8 @@ class Candidate:
         # call gets private copies instead of the shared, read-only tensors.
         self.copy_inputs = False
 
-    def _guarded(self, ctx: CallContext, wall_seconds: float, fn: Any, *args: Any) -> Any:
+    def _guarded(self, ctx: CallContext, wall_seconds: float, fn: Any, *args: Any, candidate_code: bool = True) -> Any:
+        """fn(*args) under the call's limits; candidate code also under the write guard."""
         torch.manual_seed(ctx.seed)
         runtime.activate(ctx)
         try:
@@ -148,7 +150,11 @@ class Candidate:
                 warnings.simplefilter("default")
                 try:
                     with self.limiter.applied(wall_seconds), torch.no_grad():
-                        result = fn(*args)
+                        if candidate_code:
+                            with WriteGuard(ctx):
+                                result = fn(*args)
+                        else:
+                            result = fn(*args)
                     error: BaseException | None = None
                 except BaseException as exc:  # the candidate may raise anything
                     result, error = None, exc
@@ -158,6 +164,8 @@ class Candidate:
             self.output.write(f"warning: {warning.category.__name__}: {warning.message}\n")
         if ctx.mutated_input:
             raise InputMutation()
+        if isinstance(error, CandidateFailure) and ctx.violation is None and ctx.interrupted is None:
+            raise error
         if error is not None or ctx.violation is not None or ctx.interrupted is not None:
             failure = _classify(error if error is not None else RuntimeError("swallowed failure"), ctx)
             if error is not None:
@@ -167,10 +175,30 @@ class Candidate:
             raise failure
         return result
 
-    def close(self) -> None:
-        """Drop the candidate's module namespace (its functions and globals reference each other)."""
+    def contained(self, wall_seconds: float, fn: Any, *args: Any) -> Any:
+        """The sandbox's own work on what a candidate returned (validation, copying, fingerprinting),
+        under the same limits as the call, so no result can make it exceed them."""
+        return self._guarded(CallContext(0, (), self.output), wall_seconds, fn, *args, candidate_code=False)
+
+    def close(self, protected: frozenset[int] = frozenset(), wall_seconds: float = 1.0) -> CandidateFailure | None:
+        """Drop everything the candidate made and collect it, still guarded and limited.
+
+        Its module namespace, functions and globals reference each other; if
+        collecting them ran any of its code (the static gate refuses the
+        constructs that defer code, generators and classes with finalizers,
+        so none should), that code runs here, under the write guard and the
+        limits, and is reported instead of reaching a later candidate.
+        """
         self.globals.clear()
         self.merge = None
+        ctx = CallContext(0, protected, self.output)
+        try:
+            self._guarded(ctx, max(wall_seconds, 0.05), gc.collect)
+        except (CandidateFailure, InputMutation) as failure:
+            if isinstance(failure, CandidateFailure):
+                return CandidateFailure(failure.status, f"code ran after its call ended: {failure.reason}", failure.line)
+            return CandidateFailure(Status.POLICY, "code ran after its call ended and wrote into a task vector")
+        return None
 
     def load(self, wall_seconds: float) -> None:
         ctx = CallContext(0, (), self.output)
@@ -181,7 +209,12 @@ class Candidate:
         self.merge = merge
 
     def call(self, inputs: Sequence[torch.Tensor], seed: int, protected: frozenset[int], wall_seconds: float) -> Any:
-        """merge(list(inputs)); rerun on private copies if the candidate writes into an input."""
+        """merge(list(inputs)); rerun on private copies if the candidate writes into an input.
+
+        `inputs` must be views made for this call alone: an in-place change of
+        their shape or strides would otherwise outlive it (the write guard
+        refuses those on inputs, this is the second line).
+        """
         started = time.monotonic()
         if not self.copy_inputs:
             try:
@@ -193,18 +226,20 @@ class Candidate:
         return self._guarded(CallContext(seed, (), self.output), remaining, self.merge, copies)
 
 
-def check_result(result: Any, like: torch.Tensor) -> None:
-    """Type, layout, dtype kind and shape of a merge() result; values are checked after the cast."""
+def check_result(result: Any, shape: Sequence[int]) -> None:
+    """Type, layout, dtype kind and shape of a merge() result; values are checked after the cast.
+
+    `shape` comes from the staged slot or the probe's specification, never
+    from the live input tensors, which the candidate held.
+    """
     if type(result) is not torch.Tensor:
         raise CandidateFailure(Status.BAD_OUTPUT, f"merge returned {type(result).__name__}, not a tensor")
     if result.layout != torch.strided or result.device.type != "cpu" or result.is_quantized:
         raise CandidateFailure(Status.BAD_OUTPUT, "merge returned a tensor that is not a dense CPU tensor")
     if not result.is_floating_point():
         raise CandidateFailure(Status.BAD_OUTPUT, f"merge returned a {result.dtype} tensor; a floating dtype is required")
-    if result.shape != like.shape:
-        raise CandidateFailure(
-            Status.BAD_OUTPUT, f"merge returned shape {tuple(result.shape)}, expected {tuple(like.shape)}"
-        )
+    if tuple(result.shape) != tuple(shape):
+        raise CandidateFailure(Status.BAD_OUTPUT, f"merge returned shape {tuple(result.shape)}, expected {tuple(shape)}")
 
 
 _CHECKABLE = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
@@ -251,48 +286,3 @@ def store_result(result: torch.Tensor, destination: torch.Tensor) -> bool:
 def _non_finite(result: torch.Tensor, destination: torch.Tensor) -> CandidateFailure:
     cast = "" if result.dtype == destination.dtype else f" after casting to {destination.dtype}"
     return CandidateFailure(Status.BAD_OUTPUT, f"merge returned NaN or Inf values{cast}")
-
-
-# Probe tensors do not depend on the candidate, only on the seed, so
-# fingerprints of different candidates are comparable.
-_PROBE_SALT = 0x5EED_F1A9
-
-
-def probe_inputs(shape: Sequence[int], k: int, seed: int, scale: float, index: int) -> list[torch.Tensor]:
-    """k correlated task vectors of one shape: a shared direction plus individual noise."""
-    generator = torch.Generator().manual_seed((_PROBE_SALT + 1_000_003 * index + seed) % (2**63))
-    common = torch.randn(tuple(shape), generator=generator)
-    return [(0.5 * common + torch.randn(tuple(shape), generator=generator)) * scale for _ in range(k)]
-
-
-_SKETCH_DIRECTIONS = 16
-_SKETCH_SALT = 0xF1A9_0000
-
-
-def fingerprint(outputs: Sequence[torch.Tensor], digits: int) -> str:
-    """Hash of a rounded random-projection sketch of the outputs.
-
-    Each output contributes its shape, log2 of its norm and its cosines with
-    16 fixed random directions, all rounded to `digits` decimals. Hashing a
-    few projections instead of every entry keeps float noise from operation
-    order (sum/len versus mean) from landing on the other side of a rounding
-    boundary: with ~1e-7 relative noise, 3 digits and 48 hashed numbers,
-    equivalent algorithms collide in more than 99% of cases, while outputs
-    whose direction differs by more than about 1e-2 radians, or whose norm
-    differs by more than about 0.1%, separate.
-    """
-    scale = 10**digits
-    digest = hashlib.sha256()
-    for index, out in enumerate(outputs):
-        x = out.detach().to(torch.float64).flatten()
-        digest.update(repr(tuple(out.shape)).encode())
-        norm = float(x.norm())
-        if norm == 0.0:
-            digest.update(b"zero")
-            continue
-        generator = torch.Generator().manual_seed(_SKETCH_SALT + index)
-        directions = torch.randn(_SKETCH_DIRECTIONS, x.numel(), generator=generator, dtype=torch.float64)
-        cosines = (directions @ x) / (directions.norm(dim=1) * norm)
-        digest.update(torch.round(cosines * scale).to(torch.int64).numpy().tobytes())
-        digest.update(round(math.log2(norm) * scale).to_bytes(8, "little", signed=True))
-    return digest.hexdigest()[:16]

@@ -32,7 +32,8 @@ class SandboxLimits:
     """Wall-clock time of a whole merge_model() request."""
 
     wall_seconds_per_probe: float = 10.0
-    """Wall-clock time of a whole probe (module load and every probe shape)."""
+    """Wall-clock time of a whole probe (module load and every synthetic probe shape); each real
+    parameter probed besides gets wall_seconds_per_call."""
 
     kill_grace_seconds: float = 2.0
     """Past a wall limit the worker interrupts the candidate itself; if it is
@@ -48,14 +49,17 @@ class SandboxLimits:
     max_code_chars: int = 100_000
     """Longer sources are rejected by the static gate."""
 
-    probe_shapes: tuple[tuple[int, ...], ...] = ((97,), (16, 24), (40, 7))
-    """Shapes of the probe tensors: 1-D, 2-D and non-square by default."""
+    probe_shapes: tuple[tuple[int, ...], ...] = ((97,), (16, 24), (40, 7), (192, 320))
+    """Shapes of the probe tensors: 1-D, 2-D, non-square, and one parameter-like matrix (61,440
+    entries) on which rank-k truncations, top-k selections and size branches behave as on real
+    weights (see fingerprint.py); real parameters can be added per probe."""
 
     probe_k: int = 3
     """Number of task vectors per probe shape."""
 
     probe_scale: float = 0.01
-    """Standard deviation of the probe task vectors, near real fine-tuning deltas."""
+    """Typical magnitude of the probe task vectors, near real fine-tuning deltas; entries spread
+    log-normally around it (about 20x either way), as real deltas' outliers do."""
 
     fingerprint_digits: int = 3
     """Decimals kept of the probe outputs' projections (cosines) and log2-norms before hashing."""

@@ -152,6 +152,13 @@ def _policy_findings(tree: ast.AST) -> list[tuple[int, str]]:
                     check_name(node, alias.asname)
         elif isinstance(node, ast.ClassDef):
             add(node, "class definitions are not allowed")
+        elif isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
+            # A paused generator's `finally` runs whenever it is closed or
+            # collected, after the call that made it has ended and outside its
+            # guards and limits. Generator expressions stay: they hold no
+            # finally, except or with blocks.
+            keyword = "await" if isinstance(node, ast.Await) else "yield"
+            add(node, f"'{keyword}' is not allowed: merge code runs to completion inside its call (use a list)")
         elif isinstance(node, ast.Name):
             check_name(node, node.id)
             if isinstance(node.ctx, ast.Load) and node.id in FORBIDDEN_BUILTINS and node.id not in bound:

@@ -10,18 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -30,24 +23,10 @@ from sandbox import protocol, shm
 from sandbox.diagnosis import Diagnosis, Status
 from sandbox.limits import SandboxLimits
 from sandbox.policy import compile_candidate_cached
+from sandbox.process import SandboxError, WorkerProcess, close_all
+from sandbox.staging import Staged, TaskVectorSet, TensorSpec, WorkerState, check_groups, check_specs, specs_of
 
-_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
-_BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[2]); "
-    "from sandbox.worker_process import main; main(int(sys.argv[1]))"
-)
-# The worker gets no tokens, proxies or credentials from the caller's environment.
-_ENV_KEEP = ("PATH", "LD_LIBRARY_PATH", "LANG", "LC_ALL", "TZ")
-
-
-_SKEW = (
-    "sandbox protocol mismatch (this process speaks {caller}, the worker {worker}): the sandbox "
-    "files changed on disk after this process imported them; restart it"
-)
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself cannot work (the worker does not start); never a candidate's fault."""
+__all__ = ["SandboxError", "SandboxWorker", "TaskVectorSet", "tensor_seed"]
 
 
 def tensor_seed(seed: int, name: str) -> int:
@@ -58,266 +37,6 @@ def tensor_seed(seed: int, name: str) -> int:
     """
     digest = hashlib.blake2b(f"{seed}/{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
-class _Process:
-    """One worker process, its socket, and the task-vector sets it has mapped."""
-
-    def __init__(self, limits: SandboxLimits, threads: int) -> None:
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.log = tempfile.TemporaryFile()
-        env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
-        # Fewer malloc arenas keep the worker's virtual size, which the
-        # address-space limit is measured against, close to what it uses. A
-        # fixed hash seed makes set iteration order, and so results of
-        # candidates that iterate sets, the same in every worker.
-        env.update(MALLOC_ARENA_MAX="2", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0")
-        try:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT, str(child.fileno()), _PACKAGE_PARENT],
-                pass_fds=(child.fileno(),),
-                start_new_session=True,
-                stdin=subprocess.DEVNULL,
-                stdout=self.log,
-                stderr=self.log,
-                env=env,
-                cwd="/",
-            )
-        finally:
-            child.close()
-        self.sock = parent
-        self.ready = False
-        self.sets_sent: set[int] = set()
-        board_fd = shm.create(shm.ProgressBoard.SIZE, "sandbox-progress")
-        try:
-            self.board = shm.ProgressBoard(board_fd, writable=False)
-            hello = {"op": "hello", "protocol": protocol.PROTOCOL_VERSION, "limits": limits.to_dict(), "threads": threads}
-            protocol.send(parent, hello, [board_fd])
-        finally:
-            os.close(board_fd)
-
-    def wait_ready(self, timeout: float) -> None:
-        if self.ready:
-            return
-        try:
-            message, fds = protocol.recv(self.sock, time.monotonic() + timeout)
-            _close_all(fds)
-        except (TimeoutError, EOFError, ConnectionError, protocol.ProtocolError) as exc:
-            self._terminate()
-            log = self.log_tail()
-            self.kill()
-            raise SandboxError(
-                f"sandbox worker did not start ({type(exc).__name__}, exit status {self.popen.returncode}): {log}"
-            ) from None
-        if message.get("event") != "ready":
-            self.kill()
-            raise SandboxError(f"sandbox worker sent {message!r} instead of ready")
-        if message.get("protocol") != protocol.PROTOCOL_VERSION:
-            self.kill()
-            raise SandboxError(_SKEW.format(caller=protocol.PROTOCOL_VERSION, worker=message.get("protocol")))
-        self.ready = True
-
-    def log_tail(self, chars: int = 2000) -> str:
-        try:
-            self.log.seek(0)
-            return self.log.read().decode("utf-8", "replace")[-chars:].strip()
-        except (OSError, ValueError):
-            return ""
-
-    def _terminate(self) -> None:
-        # Only while the process is unreaped: after wait() its pid (and so its
-        # process group id) may already belong to someone else.
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self.popen.wait()
-
-    def kill(self) -> None:
-        self._terminate()
-        self.sock.close()
-        self.board.close()
-        self.log.close()
-
-    def death(self) -> tuple[Status, str]:
-        """Status and reason for a worker that went away mid-request."""
-        try:
-            code = self.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            code = self.popen.returncode
-        if code is not None and code < 0:
-            try:
-                sig = signal.Signals(-code)
-            except ValueError:
-                return Status.RUNTIME, f"worker died from signal {-code}"
-            if sig == signal.SIGXCPU:
-                return Status.TIMEOUT, "exceeded the CPU-time limit"
-            if sig == signal.SIGKILL:
-                return Status.MEMORY, "worker was killed (SIGKILL), most likely out of memory"
-            return Status.RUNTIME, f"worker crashed ({sig.name})"
-        return Status.RUNTIME, f"worker exited with status {code}"
-
-
-def _close_all(fds: Sequence[int]) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
-@dataclass
-class _Staged:
-    """Task vectors copied into one memfd, and the caller tensors they were copied from."""
-
-    id: int
-    fd: int
-    nbytes: int
-    names: tuple[str, ...]
-    entries: list[list[shm.Slot]]
-    # The caller's tensors a cached (not pinned) set was copied from, to recognise them again.
-    sources: list[tuple[weakref.ref[torch.Tensor], int]] = field(default_factory=list, repr=False)
-
-    def matches(self, groups: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> bool:
-        if tuple(name for name, _ in groups) != self.names:
-            return False
-        flat = [t for _, tensors in groups for t in tensors]
-        if len(flat) != len(self.sources):
-            return False
-        return all(ref() is t and t._version == version for t, (ref, version) in zip(flat, self.sources))
-
-
-class TaskVectorSet:
-    """Task vectors staged once in shared memory by SandboxWorker.load_task_vectors.
-
-    Pass it to merge_model instead of the mapping; the caller's own tensors
-    can then be freed. The shared memory is released by close() or when the
-    set is garbage collected.
-    """
-
-    def __init__(self, staged: _Staged, owner: _State) -> None:
-        self.names: tuple[str, ...] = staged.names
-        self.nbytes = staged.nbytes
-        self._staged = staged
-        self._owner = owner
-        self._finalizer = weakref.finalize(self, owner.unpinned.append, staged.id)
-
-    def close(self) -> None:
-        self._finalizer()
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __repr__(self) -> str:
-        return f"TaskVectorSet({len(self.names)} tensors, {self.nbytes / 2**20:.1f} MiB)"
-
-
-class _OutputPool:
-    """Output memfds whose returned tensors have all been freed, kept for the next candidate.
-
-    Reusing one keeps its pages allocated, so the worker writes results into
-    memory that is already there instead of faulting in fresh zeroed pages
-    for every candidate.
-    """
-
-    def __init__(self) -> None:
-        # give() runs from weakref finalizers, at any allocation in any thread;
-        # a deque append needs no lock, so it can never deadlock.
-        self.returned: deque[tuple[int, int, int]] = deque()
-        self.closed = False
-
-    def give(self, buffer_id: int, fd: int, nbytes: int) -> None:
-        if self.closed:
-            _close_all([fd])
-        else:
-            self.returned.append((buffer_id, fd, nbytes))
-
-    def take(self, nbytes: int, new_id: int) -> tuple[int, int, list[int]]:
-        """(id, fd) of a returned buffer of exactly `nbytes`, else of a new one with `new_id`;
-        plus the ids of other returned buffers, which are freed here."""
-        found, freed = None, []
-        while self.returned:
-            buffer_id, fd, size = self.returned.popleft()
-            if found is None and size == nbytes:
-                found = (buffer_id, fd)
-            else:
-                _close_all([fd])
-                freed.append(buffer_id)
-        if found is None:
-            found = (new_id, shm.create(nbytes, "sandbox-merged"))
-        return found[0], found[1], freed
-
-    def close(self) -> None:
-        self.closed = True
-        while self.returned:
-            _close_all([self.returned.popleft()[1]])
-
-
-class _State:
-    """Everything the finalizer must release; it holds no reference to the SandboxWorker."""
-
-    def __init__(self) -> None:
-        self.process: _Process | None = None
-        self.spare: _Process | None = None
-        # One LRU per entry point, so one-off merge_tensors calls (mergekit's
-        # streaming path) never evict the whole-model set candidates share.
-        self.staged: dict[str, OrderedDict[int, _Staged]] = {"model": OrderedDict(), "tensors": OrderedDict()}
-        # Sets staged by load_task_vectors stay until their TaskVectorSet goes.
-        self.pinned: dict[int, _Staged] = {}
-        self.unpinned: deque[int] = deque()  # appended by finalizers, drained under the lock
-        self.to_drop: list[int] = []
-        self.outputs = _OutputPool()
-        self.closed = False
-
-    def drain_unpinned(self) -> None:
-        while self.unpinned:
-            staged = self.pinned.pop(self.unpinned.popleft(), None)
-            if staged is not None:
-                _close_all([staged.fd])
-                self.to_drop.append(staged.id)
-
-    def close(self) -> None:
-        self.closed = True
-        # The worker keeps nothing worth a graceful exit: its memory is shared
-        # memory the caller owns, or scratch.
-        for process in (self.process, self.spare):
-            if process is not None:
-                process.kill()
-        self.process = self.spare = None
-        for cache in (*self.staged.values(), self.pinned):
-            _close_all([staged.fd for staged in cache.values()])
-            cache.clear()
-        self.outputs.close()
-
-
-TensorSpec = tuple[tuple[int, ...], torch.dtype]
-
-
-def _specs(groups: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> list[tuple[str, list[TensorSpec]]]:
-    return [(name, [(tuple(t.shape), t.dtype) for t in tensors]) for name, tensors in groups]
-
-
-def _check_specs(name: str, group: Sequence[TensorSpec]) -> None:
-    if not group:
-        raise ValueError(f"{name}: no task vectors")
-    for shape, dtype in group:
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise ValueError(f"{name}: task vectors must be floating point, got {dtype}")
-        if (shape, dtype) != tuple(group[0]):
-            raise ValueError(f"{name}: task vectors differ in shape or dtype")
-
-
-def _check_groups(groups: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> None:
-    for name, tensors in groups:
-        for t in tensors:
-            if not isinstance(t, torch.Tensor):
-                raise TypeError(f"{name}: task vectors must be tensors, got {type(t).__name__}")
-            if t.device.type != "cpu" or t.layout != torch.strided:
-                raise ValueError(f"{name}: task vectors must be dense CPU tensors")
-    for name, group in _specs(groups):
-        _check_specs(name, group)
 
 
 class SandboxWorker:
@@ -332,32 +51,59 @@ class SandboxWorker:
         self.limits = limits
         self._threads = limits.torch_threads or torch.get_num_threads()
         self._lock = threading.Lock()
-        self._state = _State()
+        self._state = WorkerState()
         self._next_set = 0
         self._finalizer = weakref.finalize(self, self._state.close)
-        self._state.process = _Process(limits, self._threads)
+        self._state.process = WorkerProcess(limits, self._threads)
 
     # ------------------------------------------------------------------ #
     # public API
 
-    def probe(self, code: str, seed: int = 0) -> Diagnosis:
-        """Static gate, then run the candidate on small seeded probe tensors; OK carries a fingerprint.
+    def probe(self, code: str, seed: int = 0, *, task_vectors: TaskVectorSet | None = None) -> Diagnosis:
+        """Static gate, then run the candidate on seeded probe tensors; OK carries a fingerprint.
 
         The probe tensors (SandboxLimits.probe_shapes, probe_k of each) and the
         candidate's generator both derive from `seed`, so fingerprints compare
         across candidates probed with the same seed and limits.
+
+        With `task_vectors` (a TaskVectorSet loaded into this worker, usually
+        a few real parameters picked by sandbox.choose_probe_tensors), the
+        candidate also runs on each of its parameters, as merge_model would
+        (generator seeded with tensor_seed(seed, name), wall_seconds_per_call
+        each), and those outputs enter the fingerprint too: candidates then
+        share a fingerprint only if they also merge these real tensors alike.
+        Compare fingerprints only between probes given the same set.
         """
         static = compile_candidate_cached(code, self.limits.max_code_chars)[1]
         if not static.ok:
             return static
+        limits = self.limits
+        names: list[str] = []
+        message: dict[str, Any] = {"op": "probe", "code": code, "seed": int(seed)}
+        staged = None
+        if task_vectors is not None:
+            staged = self._pinned(task_vectors)
+            names = list(task_vectors.names)
+            message["seeds"] = [tensor_seed(int(seed), name) for name in names]
+            message["set"] = {"id": staged.id, "nbytes": staged.nbytes}
+
+        def what(done: int, whole: bool) -> str:
+            if done < 0 or not names:
+                return f"exceeded the probe's wall-clock limit of {limits.wall_seconds_per_probe:g}s"
+            return f"{names[min(done, len(names) - 1)]}: exceeded the wall-clock limit of {limits.wall_seconds_per_call:g}s"
+
         with self._lock:
             self._process()  # start-up is not the candidate's time
             start = time.monotonic() - static.seconds
+            self._state.drain_unpinned()
+            if staged is not None and staged.id not in self._state.pinned:
+                raise ValueError("this TaskVectorSet was closed")
             reply = self._exchange(
-                {"op": "probe", "code": code, "seed": int(seed)},
-                total_s=self.limits.wall_seconds_per_probe,
-                step_s=self.limits.wall_seconds_per_probe,
-                what=lambda done, whole: f"exceeded the probe's wall-clock limit of {self.limits.wall_seconds_per_probe:g}s",
+                message,
+                total_s=limits.wall_seconds_per_probe + len(names) * limits.wall_seconds_per_call,
+                step_s=max(limits.wall_seconds_per_probe, limits.wall_seconds_per_call if names else 0.0),
+                what=what,
+                staged=staged,
             )
             return replace(reply, seconds=time.monotonic() - start)
 
@@ -379,12 +125,8 @@ class SandboxWorker:
         copy; a TaskVectorSet from load_task_vectors is always reused.
         """
         if isinstance(task_vectors, TaskVectorSet):
-            if task_vectors._owner is not self._state:
-                raise ValueError("this TaskVectorSet was loaded by another SandboxWorker")
-            if task_vectors._staged.id not in self._state.pinned:
-                raise ValueError("this TaskVectorSet was closed")
             seeds = [tensor_seed(int(seed), name) for name in task_vectors.names]
-            return self._merge(code, task_vectors._staged, seeds, name_tensors=True)
+            return self._merge(code, self._pinned(task_vectors), seeds, name_tensors=True)
         groups = [(str(name), list(tensors)) for name, tensors in task_vectors.items()]
         seeds = [tensor_seed(int(seed), name) for name, _ in groups]
         return self._merge(code, groups, seeds, name_tensors=True)
@@ -397,8 +139,8 @@ class SandboxWorker:
         caller may drop them and hold only the shared copy.
         """
         groups = [(str(name), list(tensors)) for name, tensors in task_vectors.items()]
-        _check_groups(groups)
-        return self.stream_task_vectors(_specs(groups), iter(groups))
+        check_groups(groups)
+        return self.stream_task_vectors(specs_of(groups), iter(groups))
 
     def stream_task_vectors(
         self,
@@ -415,7 +157,7 @@ class SandboxWorker:
         """
         specs = [(str(name), [(tuple(shape), dtype) for shape, dtype in group]) for name, group in specs]
         for name, group in specs:
-            _check_specs(name, group)
+            check_specs(name, group)
         with self._lock:
             self._state.drain_unpinned()
             staged = self._copy_to_shared(specs, task_vectors)
@@ -436,7 +178,14 @@ class SandboxWorker:
     # ------------------------------------------------------------------ #
     # internals
 
-    def _process(self) -> _Process:
+    def _pinned(self, task_vectors: TaskVectorSet) -> Staged:
+        if task_vectors._owner is not self._state:
+            raise ValueError("this TaskVectorSet was loaded by another SandboxWorker")
+        if task_vectors._staged.id not in self._state.pinned:
+            raise ValueError("this TaskVectorSet was closed")
+        return task_vectors._staged
+
+    def _process(self) -> WorkerProcess:
         if self._state.closed:
             raise RuntimeError("SandboxWorker is closed")
         if self._state.process is None or self._state.process.popen.poll() is not None:
@@ -448,7 +197,7 @@ class SandboxWorker:
         if self.limits.spare_worker and self._state.spare is None:
             # Started only once the active worker is up, so the two do not
             # compete for the CPU while importing torch.
-            self._state.spare = _Process(self.limits, self._threads)
+            self._state.spare = WorkerProcess(self.limits, self._threads)
         return process
 
     def _replace_process(self) -> None:
@@ -460,7 +209,7 @@ class SandboxWorker:
         if spare is not None and spare.popen.poll() is not None:
             spare.kill()
             spare = None
-        state.process = spare if spare is not None else _Process(self.limits, self._threads)
+        state.process = spare if spare is not None else WorkerProcess(self.limits, self._threads)
 
     def _exchange(
         self,
@@ -469,7 +218,7 @@ class SandboxWorker:
         total_s: float,
         step_s: float,
         what: Callable[[int, bool], str],
-        staged: _Staged | None = None,
+        staged: Staged | None = None,
         output: tuple[int, int] | None = None,
     ) -> Diagnosis:
         """Send one request, wait for its result under the wall limits, survive anything.
@@ -524,25 +273,25 @@ class SandboxWorker:
                 status, reason = process.death()
                 self._replace_process()
                 return Diagnosis(status, reason)
-            _close_all(reply_fds)
+            close_all(reply_fds)
             try:
                 return Diagnosis.from_dict(reply["diagnosis"])
             except (KeyError, TypeError, ValueError):
                 self._replace_process()
                 return Diagnosis(Status.RUNTIME, "worker sent a malformed reply")
 
-    def _stage(self, groups: Sequence[tuple[str, Sequence[torch.Tensor]]], kind: str) -> _Staged:
+    def _stage(self, groups: Sequence[tuple[str, Sequence[torch.Tensor]]], kind: str) -> Staged:
         cache = self._state.staged[kind]
         for staged in cache.values():
             if staged.matches(groups):
                 cache.move_to_end(staged.id)
                 return staged
-        staged = self._copy_to_shared(_specs(groups), groups)
+        staged = self._copy_to_shared(specs_of(groups), groups)
         staged.sources = [(weakref.ref(t), t._version) for _, tensors in groups for t in tensors]
         cache[staged.id] = staged
         while len(cache) > self.limits.task_vector_cache:
             _, evicted = cache.popitem(last=False)
-            _close_all([evicted.fd])
+            close_all([evicted.fd])
             self._state.to_drop.append(evicted.id)
         return staged
 
@@ -550,7 +299,7 @@ class SandboxWorker:
         self,
         specs: Sequence[tuple[str, Sequence[TensorSpec]]],
         groups: Iterable[tuple[str, Sequence[torch.Tensor]]],
-    ) -> _Staged:
+    ) -> Staged:
         """One memfd laid out by `specs`, filled from `groups` one parameter at a time."""
         slots, nbytes = shm.plan([spec for _, group in specs for spec in group])
         entries, position = [], 0
@@ -579,14 +328,14 @@ class SandboxWorker:
         except BaseException:
             os.close(fd)
             raise
-        staged = _Staged(id=self._next_set, fd=fd, nbytes=nbytes, names=tuple(name for name, _ in specs), entries=entries)
+        staged = Staged(id=self._next_set, fd=fd, nbytes=nbytes, names=tuple(name for name, _ in specs), entries=entries)
         self._next_set += 1
         return staged
 
     def _merge(
         self,
         code: str,
-        inputs: list[tuple[str, list[torch.Tensor]]] | _Staged,
+        inputs: list[tuple[str, list[torch.Tensor]]] | Staged,
         seeds: list[int],
         *,
         name_tensors: bool,
@@ -594,11 +343,11 @@ class SandboxWorker:
         static = compile_candidate_cached(code, self.limits.max_code_chars)[1]
         if not static.ok:
             return None, static
-        if isinstance(inputs, _Staged):
+        if isinstance(inputs, Staged):
             names = list(inputs.names)
             out_specs = [(entry[0].shape, entry[0].torch_dtype) for entry in inputs.entries]
         else:
-            _check_groups(inputs)
+            check_groups(inputs)
             names = [name for name, _ in inputs]
             out_specs = [(tuple(tensors[0].shape), tensors[0].dtype) for _, tensors in inputs]
         if not names:
@@ -618,7 +367,7 @@ class SandboxWorker:
             self._process()  # start-up is not the candidate's time
             start = time.monotonic() - static.seconds
             self._state.drain_unpinned()
-            if isinstance(inputs, _Staged):
+            if isinstance(inputs, Staged):
                 if inputs.id not in self._state.pinned:
                     raise ValueError("this TaskVectorSet was closed")
                 staged = inputs

@@ -24,18 +24,12 @@ import torch
 
 from sandbox import protocol, shm
 from sandbox.diagnosis import Diagnosis, Status
-from sandbox.execute import (
-    Candidate,
-    CandidateFailure,
-    Limiter,
-    check_result,
-    fingerprint,
-    probe_inputs,
-    store_result,
-)
+from sandbox.execute import Candidate, CandidateFailure, Limiter, check_result, store_result
+from sandbox.fingerprint import fingerprint, probe_inputs
 from sandbox.limits import SandboxLimits
 from sandbox.policy import compile_candidate_cached
-from sandbox.runtime import CappedText
+from sandbox.runtime import CallContext, CappedText
+from sandbox.writes import WriteGuard
 
 # Room for the few tasks torch may still start; fork bombs hit it at once.
 _NPROC_MARGIN = 16
@@ -67,19 +61,30 @@ def _close_mapping(buffer: Any) -> None:
 
 
 class _MappedSet:
-    """A staged task-vector set, mapped read-only and kept across requests."""
+    """A staged task-vector set, mapped read-only and kept across requests.
+
+    Only the mapping and the slot layout are kept: every call gets tensor
+    views made for it alone (views(i)), so nothing a candidate does to the
+    tensor objects it was handed (resize, transpose, ...) reaches a later call.
+    The data itself is read-only: a write that got past every guard would
+    fault instead of changing what later candidates read.
+    """
 
     def __init__(self, fd: int, nbytes: int, entries: list[list[shm.Slot]]) -> None:
         try:
             self.buffer = shm.map_fd(fd, nbytes, writable=False, populate=True)
         finally:
             os.close(fd)
-        base = shm.byte_tensor(self.buffer)
-        self.storage_ptr = base.untyped_storage().data_ptr()
-        self.entries = [[shm.view(base, slot) for slot in entry] for entry in entries]
+        self.base = shm.byte_tensor(self.buffer)
+        self.storage_ptr = self.base.untyped_storage().data_ptr()
+        self.entries = entries
+
+    def views(self, index: int) -> list[torch.Tensor]:
+        return [shm.view(self.base, slot) for slot in self.entries[index]]
 
     def close(self) -> None:
         self.entries = []
+        del self.base
         _close_mapping(self.buffer)
 
 
@@ -169,9 +174,27 @@ class WorkerServer:
 
     # ------------------------------------------------------------------ #
 
+    def _mapped(self, message: dict[str, Any], fds: list[int]) -> _MappedSet | None:
+        """The staged set a request names, mapped on first use (its descriptor rides along then)."""
+        staged = message["set"]
+        set_id = int(staged["id"])
+        if set_id not in self.sets:
+            if not fds:
+                return None
+            entries = [[shm.Slot.from_json(s) for s in entry] for entry in staged["entries"]]
+            self.sets[set_id] = _MappedSet(fds.pop(0), int(staged["nbytes"]), entries)
+        return self.sets[set_id]
+
     def probe(self, message: dict[str, Any], fds: list[int], output: CappedText) -> dict[str, Any]:
+        """The candidate on the synthetic probe tensors, then on the real parameters of a staged set if one is named."""
         limits = self.limits
         seed = int(message.get("seed", 0))
+        mapped = None
+        if message.get("set") is not None:
+            mapped = self._mapped(message, fds)
+            if mapped is None:
+                return Diagnosis(Status.RUNTIME, "sandbox internal error: task vectors were not sent").to_dict()
+        real_seeds = [int(s) for s in message.get("seeds", [])]
         deadline = time.monotonic() + limits.wall_seconds_per_probe
         code, diagnosis = compile_candidate_cached(message["code"], limits.max_code_chars)
         if code is None:
@@ -184,38 +207,50 @@ class WorkerServer:
                 raise CandidateFailure(Status.TIMEOUT, "exceeded the wall-clock limit")
             return left
 
+        outputs, all_zero, protected, phase = [], True, frozenset(), "probe"
         try:
             candidate.load(remaining())
-            outputs, all_zero = [], True
             for index, shape in enumerate(limits.probe_shapes):
                 inputs = probe_inputs(shape, limits.probe_k, seed, limits.probe_scale, index)
                 protected = frozenset(t.untyped_storage().data_ptr() for t in inputs)
                 result = candidate.call(inputs, seed, protected, remaining())
-                check_result(result, inputs[0])
-                stored = torch.empty_like(inputs[0])
-                all_zero = store_result(result, stored) and all_zero
+                stored, zero = candidate.contained(remaining(), _checked_copy, result, shape, inputs[0].dtype)
+                all_zero = zero and all_zero
                 outputs.append(stored)
+                del result, inputs
+            if mapped is not None:
+                phase, protected = "call", frozenset({mapped.storage_ptr})
+                self._progress(0)
+                for index, tensor_seed in enumerate(real_seeds[: len(mapped.entries)]):
+                    slot = mapped.entries[index][0]
+                    start = time.monotonic()
+                    result = candidate.call(mapped.views(index), tensor_seed, protected, limits.wall_seconds_per_call)
+                    left = limits.wall_seconds_per_call - (time.monotonic() - start)
+                    stored, zero = candidate.contained(max(left, 0.001), _checked_copy, result, slot.shape, slot.torch_dtype)
+                    all_zero = zero and all_zero
+                    outputs.append(stored)
+                    del result
+                    self._progress(index + 1)
+            digest = candidate.contained(limits.wall_seconds_per_probe, fingerprint, outputs, limits.fingerprint_digits)
         except CandidateFailure as failure:
-            wall = f"the probe's wall-clock limit of {limits.wall_seconds_per_probe:g}s"
+            if phase == "probe":
+                wall = f"the probe's wall-clock limit of {limits.wall_seconds_per_probe:g}s"
+            else:
+                wall = f"the wall-clock limit of {limits.wall_seconds_per_call:g}s"
             failure = _explain_timeout(failure, limits, wall)
             return Diagnosis(failure.status, failure.reason, failure.line).to_dict()
         finally:
-            candidate.close()
-        return Diagnosis(
-            Status.OK, fingerprint=fingerprint(outputs, limits.fingerprint_digits), zero_output=all_zero
-        ).to_dict()
+            late = candidate.close(protected)
+        if late is not None:
+            return Diagnosis(late.status, late.reason, late.line).to_dict()
+        return Diagnosis(Status.OK, fingerprint=digest, zero_output=all_zero).to_dict()
 
     def merge(self, message: dict[str, Any], fds: list[int], output: CappedText) -> dict[str, Any]:
         limits = self.limits
         deadline = time.monotonic() + limits.wall_seconds_per_model
-        staged = message["set"]
-        set_id = int(staged["id"])
-        if set_id not in self.sets:
-            if not fds:
-                return Diagnosis(Status.RUNTIME, "sandbox internal error: task vectors were not sent").to_dict()
-            entries = [[shm.Slot.from_json(s) for s in entry] for entry in staged["entries"]]
-            self.sets[set_id] = _MappedSet(fds.pop(0), int(staged["nbytes"]), entries)
-        mapped = self.sets[set_id]
+        mapped = self._mapped(message, fds)
+        if mapped is None:
+            return Diagnosis(Status.RUNTIME, "sandbox internal error: task vectors were not sent").to_dict()
         out = message["out"]
         out_id = int(out["id"])
         if out_id not in self.outputs:
@@ -263,24 +298,42 @@ class WorkerServer:
             self._progress(0)
             out_base = shm.byte_tensor(out_buffer)
             all_zero = True
-            for index, (name, inputs, seed, slot) in enumerate(zip(names, mapped.entries, seeds, out_slots)):
-                result = candidate.call(inputs, seed, protected, wall())
-                check_result(result, inputs[0])
-                all_zero = store_result(result, shm.view(out_base, slot)) and all_zero
+            for index, (name, seed, slot) in enumerate(zip(names, seeds, out_slots)):
+                start = time.monotonic()
+                budget = wall()
+                result = candidate.call(mapped.views(index), seed, protected, budget)
+                left = max(budget - (time.monotonic() - start), 0.001)
+                # The expected shape is the staged slot's (the output slot has it too).
+                zero = candidate.contained(left, _store_checked, result, shm.view(out_base, slot))
+                all_zero = zero and all_zero
                 del result
                 self._progress(index + 1)
             del out_base
         except CandidateFailure as failure:
             if deadline - time.monotonic() <= 0.05:
-                wall = f"the whole-model wall-clock limit of {limits.wall_seconds_per_model:g}s"
+                wall_limit = f"the whole-model wall-clock limit of {limits.wall_seconds_per_model:g}s"
             else:
-                wall = f"the wall-clock limit of {limits.wall_seconds_per_call:g}s"
-            failure = _explain_timeout(failure, limits, wall)
+                wall_limit = f"the wall-clock limit of {limits.wall_seconds_per_call:g}s"
+            failure = _explain_timeout(failure, limits, wall_limit)
             reason = f"{name}: {failure.reason}" if prefix else failure.reason
             return Diagnosis(failure.status, reason, failure.line).to_dict()
         finally:
-            candidate.close()
+            late = candidate.close(protected)
+        if late is not None:
+            return Diagnosis(late.status, late.reason, late.line).to_dict()
         return Diagnosis(Status.OK, zero_output=all_zero).to_dict()
+
+
+def _checked_copy(result: Any, shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor, bool]:
+    """A probe result, validated against the shape it was asked for, in the inputs' dtype; and whether it is all zeros."""
+    check_result(result, shape)
+    stored = torch.empty(shape, dtype=dtype)
+    return stored, store_result(result, stored)
+
+
+def _store_checked(result: Any, destination: torch.Tensor) -> bool:
+    check_result(result, destination.shape)
+    return store_result(result, destination)
 
 
 def _harden(limits: SandboxLimits, threads: int) -> int:
@@ -297,6 +350,14 @@ def _harden(limits: SandboxLimits, threads: int) -> int:
     # outside any candidate's address-space budget.
     (torch.ones(512, 512) @ torch.ones(512, 512)).sum()
     torch.ones(1 << 22).add_(1).sum()
+    # Whatever the write guard imports on first use is imported now, as the worker's own.
+    with WriteGuard(CallContext(0, (), CappedText(0))):
+        (torch.ones(4) * 2).sum().item()
+    # Everything alive now is the worker's own and stays: later collections
+    # (one after every candidate, see Candidate.close) only walk what
+    # candidates made.
+    gc.collect()
+    gc.freeze()
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
