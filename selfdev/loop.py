@@ -63,7 +63,7 @@ class Discovery:
         # Experts and baselines run in processes of their own: the memory they used is gone when they end.
         experts = run_isolated(
             resolve_experts, self.config.experts, self.config.seed, filter=self.config.filter, data_dir=self.data_dir,
-            log=self.log,
+            task=self.config.task, log=self.log,
         )
         self.prompt = json.dumps(generator_messages(len(experts)))
         for key, value in (("seed", self.config.seed), ("experts", experts), ("task", self.config.task)):

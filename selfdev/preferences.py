@@ -68,7 +68,7 @@ class Preferences:
 def _rejected(scored: list[Candidate], failed: list[Candidate], chosen: list[Candidate], n: int, share: float) -> list[Candidate]:
     chosen_ids = {c.id for c in chosen}
     ran = [c for c in scored if c.id not in chosen_ids]
-    n_failed = min(len(failed), round(share * n))
+    n_failed = min(len(failed), math.floor(share * n + 1e-9))
     worst_ran = ran[len(ran) - min(len(ran), n - n_failed):]
     n_failed = min(len(failed), n - len(worst_ran))  # too few ran: failures fill in
     return worst_ran + failed[:n_failed]

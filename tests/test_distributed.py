@@ -22,6 +22,7 @@ ray = pytest.importorskip("ray")
 from selfdev.archive import Archive, Candidate  # noqa: E402
 from selfdev.candidates import run_jobs  # noqa: E402
 from selfdev.distributed import ActorPool  # noqa: E402
+from selfdev.scores import Evaluation  # noqa: E402
 from selfdev.loop import discover  # noqa: E402
 from selfdev.run_dir import RunDir  # noqa: E402
 from test_loop import REPLIES, seed_samples, tiny_config  # noqa: E402
@@ -81,11 +82,11 @@ def test_two_actors_one_killed_mid_run(tmp_path, tiny_model_dir, tiny_expert_dir
         assert sorted(it0) == list(range(len(REPLIES)))
         assert [it0[i].status for i in range(8)] == ["ok"] * 4 + ["no_code", "policy", "bad_output", "syntax"]
         assert all(it0[i].dev_score is not None and it0[i].duplicate_of is None for i in range(3))
-        assert it0[SAME_AS_MEAN].duplicate_of == it0[MEAN].id and it0[SAME_AS_MEAN].scores == it0[MEAN].scores
+        assert it0[SAME_AS_MEAN].duplicate_of == it0[MEAN].id and it0[SAME_AS_MEAN].dev == it0[MEAN].dev
         assert {c.name for c in archive.references()} == {"seed", "task_arithmetic"}
         assert all(c.status == "ok" and c.dev_n == 4 for c in archive.references())
-        tested = [c for c in archive.candidates(kind=None) if c.test_score is not None]
-        assert {c.id for c in tested} == {c.id for c in archive.top(2) + archive.references()}
+        tested = [c for c in archive.candidates(kind=None) if c.test is not None]
+        assert {c.id for c in tested} == {archive.meta("selected")} | {c.id for c in archive.references()}
         assert archive.meta("finished") is True
         after = {(c.iteration, c.sample_index): c.id for c in archive.candidates(kind=None)}
     assert len(after) == len(REPLIES) + 2
@@ -118,7 +119,7 @@ def test_a_job_lost_twice_is_recorded_and_a_crashed_actor_comes_back(local_ray):
         def run(self, job: LightJob) -> Candidate:
             if job.candidate.reply == "crash":
                 os._exit(1)
-            job.candidate.dev_score = 1.0
+            job.candidate.dev = Evaluation.of(["p0"], [True])
             return job.candidate
 
     logs: list[str] = []
@@ -158,7 +159,7 @@ class TwoInFlight:
         if c.reply.startswith("x"):
             c.status = "runtime"
         else:
-            c.scores, c.dev_score, c.dev_n = {"dev@2": 0.5}, 0.5, 2
+            c.dev = Evaluation.of(["p0", "p1"], [True, False])
         return [c]
 
 
@@ -182,4 +183,4 @@ def test_a_function_in_flight_is_evaluated_once(tmp_path, twin_fails):
     if twin_fails:  # the twin's merge failed, so the waiting candidate got its own evaluation, as one after the other would
         assert scoring.started == [0, 1, 3, 2] and rows[2].duplicate_of is None and rows[2].dev_score == 0.5
     else:
-        assert scoring.started == [0, 1, 3] and rows[2].duplicate_of == rows[0].id and rows[2].scores == rows[0].scores
+        assert scoring.started == [0, 1, 3] and rows[2].duplicate_of == rows[0].id and rows[2].dev == rows[0].dev

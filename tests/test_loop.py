@@ -45,10 +45,11 @@ def tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, **overrides) -> Disc
         "task": "arithmetic",
         "iterations": 2,
         "generator": {"samples_per_iteration": len(REPLIES), "max_new_tokens": 32, "batch_size": 8},
-        "cascade": {"slices": [2, 4], "margin": 0.0},
-        "preferences": {"top_fraction": 0.25, "bottom_fraction": 0.25, "carry_over": 1},
+        "cascade": {"slices": [2, 4]},
+        "selection": {"finalists": 2, "problems": 2},
+        "preferences": {"top_fraction": 0.25, "bottom_fraction": 0.25, "carry_over": 1, "rejected_failure_share": 0.5},
         "dpo": {"lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-3, "max_length": 2048},
-        "test": {"top_k": 2, "limit": 3},
+        "test": {"limit": 3},
         "backend": {"batch_size": 8},
         "baselines": {"task_arithmetic": {"weight": [0.4]}},
         "sandbox": {},
@@ -80,14 +81,28 @@ def test_two_iterations_with_dpo_then_test(tmp_path, tiny_model_dir, tiny_expert
         it0 = {c.sample_index: c for c in archive.candidates(0)}
         assert len(it0) == len(REPLIES) and len(archive.candidates(1)) == len(REPLIES)
         assert [it0[i].status for i in range(4, 8)] == ["no_code", "policy", "bad_output", "syntax"]
-        assert it0[3].duplicate_of == it0[2].id and it0[3].scores == it0[2].scores
+        assert it0[3].duplicate_of == it0[2].id and it0[3].dev == it0[2].dev
         assert {c.name for c in archive.references()} == {"seed", "task_arithmetic"}
         assert all(c.status == "ok" for c in archive.references())
-        # Test scores exist only for the top K and the references, after discovery.
-        tested = [c for c in archive.candidates(kind=None) if c.test_score is not None]
-        assert {c.id for c in tested} == {c.id for c in archive.top(2) + archive.references()}
+        # The top 2 were re-scored on fresh selection problems; only the pick, the references and the
+        # tuned baselines have test scores.
+        finalists = archive.top(2)
+        assert all(c.selection is not None and c.selection.n == 2 for c in finalists)
+        selected = archive.meta("selected")
+        assert selected in {c.id for c in finalists}
+        tested = [c for c in archive.candidates(kind=None) if c.test is not None]
+        baselines = archive.baselines()
+        assert [b.name for b in baselines] == ["task_arithmetic"] and baselines[0].dev.n == 4
+        assert {c.id for c in tested} == {selected} | {c.id for c in archive.references() + baselines}
+        assert all(c.test.n == 3 for c in tested)
+        # Search-dev, selection-dev and test are disjoint.
+        search = set(archive.references()[0].dev.ids)
+        chosen = set(finalists[0].selection.ids)
+        test_ids = set(tested[0].test.ids)
+        assert not (search & chosen) and not (search & test_ids) and not (chosen & test_ids)
+        assert set(baselines[0].dev.ids) == search and set(baselines[0].test.ids) == test_ids
         assert archive.meta("dev_split")["split"] == "dev" and archive.meta("test_split")["split"] == "test"
-        assert archive.meta("dev_split")["ids_sha256"] != archive.meta("test_split")["ids_sha256"]
+        assert archive.meta("dev_split")["ids_sha256"] != archive.meta("selection_split")["ids_sha256"]
         assert archive.meta("finished") is True
         # Iteration 1 was sampled by the adapter trained on iteration 0.
         assert {c.generator for c in archive.candidates(1)} == {"iter-0"}
