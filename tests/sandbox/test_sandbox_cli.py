@@ -41,3 +41,20 @@ def test_missing_file_is_a_one_line_error(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == f"error: {missing}: no such file"
     assert "Traceback" not in result.output
+
+
+def test_control_characters_from_the_candidate_are_escaped():
+    result = runner.invoke(app, ["check", str(CORPUS / "hostile" / "control_characters.py")])
+    assert result.exit_code == 0, result.output
+    for raw in ("\x1b", "\r", "\x08", "\u202e"):
+        assert raw not in result.output
+    assert "\\x1b[2J\\x1b[Hstatus:      ok\\x0dfingerprint: 0000\\x08\\x08\\u202egnp." in result.output
+    # Exactly one status line: the printed imitation is indented under "output:" and escaped.
+    assert [line for line in result.output.splitlines() if line.startswith("status:")] == ["status:      ok"]
+
+
+def test_printable_keeps_text_and_tabs():
+    from sandbox.cli import printable
+
+    assert printable("mean\tof 3 tensors: ü ∑") == "mean\tof 3 tensors: ü ∑"
+    assert printable("a\x00b\x7fc\x9bd\u2028e") == "a\\x00b\\x7fc\\x9bd\\u2028e"
