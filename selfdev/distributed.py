@@ -67,7 +67,8 @@ class ActorPool:
         return bool(self.idle) and not self.retries  # retries go first
 
     def busy(self) -> bool:
-        return bool(self.running or self.retries or self.done)
+        # An actor that lost a job is checked before a phase ends, so the next phase knows which actors it has.
+        return bool(self.running or self.retries or self.done or self.checking)
 
     def submit(self, job: Job) -> None:
         self._start(self.idle.pop(0), Attempt(job))

@@ -57,7 +57,7 @@ def test_two_actors_one_killed_mid_run(tmp_path, tiny_model_dir, tiny_expert_dir
     def start_and_kill(self, actor, attempt):
         start(self, actor, attempt)
         key = (attempt.job.candidate.iteration, attempt.job.candidate.sample_index)
-        if attempt.job.test is None:
+        if attempt.job.held_out is None:
             starts.append((key, actor))
         if key == (0, MEAN) and not killed:  # it starts once an earlier candidate has freed its actor
             killed.append(actor)
