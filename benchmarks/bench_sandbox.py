@@ -275,6 +275,8 @@ def main() -> None:
             "build_task_vectors_s": build_s,
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
+            # The vector ISA torch's kernels use: the direct and sandboxed runs share it.
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "cpus": os.cpu_count(),
             "machine": platform.machine(),
             "python": platform.python_version(),
@@ -295,6 +297,7 @@ def main() -> None:
             f"(CPU {r['direct_cpu_s']:.1f}s vs {r['sandbox_cpu_s']:.1f}s, ratio {r['cpu_ratio']:.3f}; medians of {args.repeats})"
         )
     print(f"per-call overhead {overhead['per_call_overhead_ms']:.2f} ms, probe {overhead['probe_ms']:.2f} ms")
+    print(f"CPU capability {report['setup']['cpu_capability']}, {report['setup']['torch_threads']} torch threads")
     print(f"written to {args.out}")
 
 
