@@ -7,11 +7,17 @@ look while the loop writes; the loop's process is the only writer.
 Every score is kept as an `Evaluation` (which problems were right), so any two
 rows compare paired after the run. `SCHEMA_VERSION` is stored in `meta`; an
 archive from before per-problem outcomes (version 1) cannot be resumed or
-reported, and says so.
+reported, and says so. Version 2 archives are migrated to 3 in place (new
+columns, prompts moved into their table).
+
+Prompts are stored once, in `prompts`, keyed by the sha256 of their text; a
+candidate row keeps the key (`prompt_id`), and reading a row gives the text
+back as `Candidate.prompt`, so DPO trains on the prompt that produced a reply.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -22,7 +28,7 @@ from typing import Any, Iterator
 from selfdev.errors import UserError
 from selfdev.scores import Evaluation, rank_key
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS candidates (
@@ -33,7 +39,10 @@ CREATE TABLE IF NOT EXISTS candidates (
     name          TEXT,
     params        TEXT NOT NULL,         -- JSON {name: value}: a baseline's tuned parameters
     generator     TEXT,                  -- the checkpoint that sampled it ('' for the base generator)
-    prompt        TEXT,
+    prompt_id     TEXT,                  -- sha256 of the prompt it was sampled from (table prompts)
+    proposal      TEXT NOT NULL DEFAULT 'paper',  -- 'paper', 'evolve' or 'repair': how its prompt was made
+    arm           TEXT NOT NULL DEFAULT 'main',   -- 'main', or 'control': sampled by the generator without DPO
+    parent_id     INTEGER,               -- a repair: the candidate it repairs
     reply         TEXT,
     code          TEXT,
     status        TEXT NOT NULL,         -- sandbox status (ok, syntax, policy, runtime, timeout, memory, bad_output), 'no_code', or 'lost' (its Ray actor died twice)
@@ -49,9 +58,17 @@ CREATE TABLE IF NOT EXISTS candidates (
     UNIQUE (iteration, sample_index)
 );
 CREATE INDEX IF NOT EXISTS by_fingerprint ON candidates (fingerprint);
+CREATE TABLE IF NOT EXISTS prompts (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# Columns version 3 added to version 2's table, with their declarations.
+_ADDED_IN_3 = {
+    "prompt_id": "TEXT",
+    "proposal": "TEXT NOT NULL DEFAULT 'paper'",
+    "arm": "TEXT NOT NULL DEFAULT 'main'",
+    "parent_id": "INTEGER",
+}
 _EVALUATIONS = ("dev", "selection", "test")
 _JSON_FIELDS = ("params", "timings")
 
@@ -69,7 +86,10 @@ class Candidate:
     name: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     generator: str = ""
-    prompt: str | None = None
+    prompt: str | None = None  # the chat messages as JSON; stored once in `prompts`, the row keeps its key
+    proposal: str = "paper"
+    arm: str = "main"
+    parent_id: int | None = None
     reply: str | None = None
     code: str | None = None
     reason: str | None = None
@@ -100,12 +120,20 @@ class Candidate:
         return None if self.test is None else self.test.accuracy
 
 
-_COLUMNS = [f for f in Candidate.__dataclass_fields__ if f != "id"]
+_COLUMNS = [f for f in Candidate.__dataclass_fields__ if f not in ("id", "prompt")] + ["prompt_id"]
+
+
+def prompt_key(prompt: str) -> str:
+    """The key a prompt is stored under: the sha256 of its text."""
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
 def _row(candidate: Candidate) -> list[Any]:
     values = []
     for name in _COLUMNS:
+        if name == "prompt_id":
+            values.append(None if candidate.prompt is None else prompt_key(candidate.prompt))
+            continue
         value = getattr(candidate, name)
         if name in _EVALUATIONS:
             value = None if value is None else value.to_json()
@@ -133,6 +161,9 @@ class Archive:
             return  # a new archive
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         version = json.loads(row["value"]) if row else 1
+        if version == 2:
+            self._migrate_2_to_3()
+            version = SCHEMA_VERSION
         if version != SCHEMA_VERSION:
             self.db.close()
             raise ArchiveVersionError(
@@ -140,6 +171,19 @@ class Archive:
                 "(version 1 kept no per-problem outcomes, so its scores cannot be compared paired); "
                 "it cannot be resumed or reported: start a new run with another --out"
             )
+
+    def _migrate_2_to_3(self) -> None:
+        """Add version 3's columns; move each row's prompt into `prompts` and keep its key."""
+        with self.db:
+            self.db.execute("BEGIN")
+            for column, declaration in _ADDED_IN_3.items():
+                self.db.execute(f"ALTER TABLE candidates ADD COLUMN {column} {declaration}")
+            self.db.execute("CREATE TABLE IF NOT EXISTS prompts (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL)")
+            for row in self.db.execute("SELECT DISTINCT prompt FROM candidates WHERE prompt IS NOT NULL").fetchall():
+                key = prompt_key(row["prompt"])
+                self.db.execute("INSERT OR IGNORE INTO prompts (sha256, text) VALUES (?, ?)", (key, row["prompt"]))
+                self.db.execute("UPDATE candidates SET prompt_id = ?, prompt = NULL WHERE prompt = ?", (key, row["prompt"]))
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (json.dumps(3),))
 
     def close(self) -> None:
         self.db.close()
@@ -153,6 +197,9 @@ class Archive:
     # -- writing ----------------------------------------------------------------------
 
     def add(self, candidate: Candidate) -> int:
+        if candidate.prompt is not None:
+            key = prompt_key(candidate.prompt)
+            self.db.execute("INSERT OR IGNORE INTO prompts (sha256, text) VALUES (?, ?)", (key, candidate.prompt))
         marks = ", ".join("?" * len(_COLUMNS))
         cur = self.db.execute(f"INSERT INTO candidates ({', '.join(_COLUMNS)}) VALUES ({marks})", _row(candidate))
         candidate.id = cur.lastrowid
@@ -174,8 +221,14 @@ class Archive:
         return json.loads(row["value"]) if row else default
 
     def _rows(self, where: str = "1", args: tuple = ()) -> Iterator[Candidate]:
-        for row in self.db.execute(f"SELECT * FROM candidates WHERE {where} ORDER BY id", args):
+        columns = ", ".join(f"c.{name}" for name in ["id", *_COLUMNS])
+        query = (
+            f"SELECT {columns}, p.text AS prompt FROM candidates AS c LEFT JOIN prompts AS p ON p.sha256 = c.prompt_id "
+            f"WHERE {where} ORDER BY c.id"
+        )
+        for row in self.db.execute(query, args):
             data = dict(row)
+            del data["prompt_id"]
             for key in _JSON_FIELDS:
                 data[key] = json.loads(data[key])
             for key in _EVALUATIONS:

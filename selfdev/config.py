@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +36,16 @@ class GeneratorConfig(BaseModel):
     min_temperature: float = Field(0.5, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     batch_size: int = Field(12, ge=1)
+    # paper: the fixed one-shot prompt; evolve: the prompt shows `parents` of the run's best, distinct algorithms
+    mode: Literal["paper", "evolve"] = "paper"
+    parents: int = Field(3, ge=1, description="evolve: scored, distinct, non-trivial parents shown in the prompt")
+    repair_attempts: int = Field(
+        0, ge=0, description="rounds in which a failed candidate is shown with the sandbox's diagnosis and rewritten"
+    )
+    control: bool = Field(
+        False, description="control arm: every iteration after DPO also samples as many replies from the generator "
+        "without DPO, at the same temperature and prompt, so the effect of DPO is separable from the temperature's",
+    )
 
     def temperature_at(self, iteration: int) -> float:
         return max(self.min_temperature, self.temperature - self.temperature_decay * iteration)

@@ -21,6 +21,7 @@ atomically), losing only what was in flight.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 from pathlib import Path
@@ -38,11 +39,12 @@ from selfdev.dpo import train_dpo
 from selfdev.errors import UserError
 from selfdev.experts_source import ExpertsSource, resolve_experts
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
-from selfdev.generator.sampler import read_samples, sample_replies, write_samples
+from selfdev.generator.sampler import Sample
 from selfdev.isolated import run_isolated
 from selfdev.merging.baseline_results import read_tuned_baselines
 from selfdev.preferences import select_pairs
 from selfdev.progress import LoopProgress
+from selfdev.proposing import Proposer
 from selfdev.run_dir import RunDir
 
 Log = Callable[[str], None]
@@ -193,47 +195,53 @@ class Discovery:
             score = "–" if reference.dev is None else reference.dev.describe()
             self.log(f"reference {reference.name}: search-dev {score} ({reference.status})")
 
-    def sample(self, iteration: int, *, num_experts: int) -> list[str]:
-        cached = read_samples(self.run.samples(iteration))
-        if cached is not None:
-            return cached
-        adapter = self.run.latest_adapter(iteration)
-        temperature = self.config.generator.temperature_at(iteration)
-        self.log(f"iteration {iteration}: sampling {self.config.generator.samples_per_iteration} algorithms at T={temperature:.2f}")
-        with LoopProgress.simple(f"sampling iteration {iteration}", self.config.generator.samples_per_iteration) as advance:
-            replies = sample_replies(
-                self.generator_path,
-                adapter,
-                num_experts,
-                self.config.generator,
-                temperature=temperature,
-                seed=self.config.random_seed * 1000 + iteration,
-                progress=advance,
-            )
-        write_samples(self.run.samples(iteration), replies)
-        return replies
+    @functools.cached_property
+    def proposer(self) -> Proposer:
+        """The prompts, arms and repairs of the configured proposal mode (made once the sandbox worker runs)."""
+        proposer = Proposer(
+            self.config.generator, self.generator_path, self.run, self.archive, seed=self.config.random_seed, log=self.log
+        )
+        if self.config.generator.mode == "evolve":
+            proposer.know_trivial(self.screen.worker, self.config.sandbox_limits().probe_k)
+        return proposer
 
-    def evaluate_iteration(self, iteration: int, replies: list[str], scoring: Scoring) -> None:
+    def sample(self, iteration: int, *, num_experts: int) -> list[Sample]:
+        return self.proposer.samples(iteration, num_experts)
+
+    def evaluate_iteration(self, iteration: int, replies: list[Sample], scoring: Scoring) -> None:
+        """The samples, then up to `generator.repair_attempts` rounds of repairs of the ones that failed."""
         finished = self.archive.finished_indices(iteration)
-        adapter = self.run.latest_adapter(iteration)
         queue = CandidateQueue(self.screen, scoring, self.archive)
-        with LoopProgress(iteration, len(replies), self.archive) as progress:
-            for index, reply in enumerate(replies):
-                if index in finished:
-                    continue
-                progress.running(index)
-                candidate = Candidate(
-                    iteration=iteration,
-                    sample_index=index,
-                    status="pending",
-                    generator=adapter.parent.name if adapter else "",
-                    prompt=self.prompt,
-                    reply=reply,
-                )
-                for done in queue.put(candidate):  # check here; merge, evaluate, record as workers finish
+        width = len(replies)
+        with LoopProgress(iteration, width, self.archive) as progress:
+            todo = list(enumerate(replies))
+            for round_ in range(self.config.generator.repair_attempts + 1):
+                if round_:
+                    todo = self.proposer.repairs(iteration, round_, width, len(self.spec.experts))
+                    progress.grow(len([i for i, _ in todo if i not in finished]))
+                for index, sample in todo:
+                    if index not in finished:
+                        progress.running(index)
+                        # Screened here; merged, scored and recorded as workers finish.
+                        for done in queue.put(self.candidate(iteration, index, sample)):
+                            progress.finished(done)
+                for done in queue.drain():  # a round's failures are known before the next round repairs them
                     progress.finished(done)
-            for done in queue.drain():
-                progress.finished(done)
+
+    def candidate(self, iteration: int, index: int, sample: Sample | str) -> Candidate:
+        sample = Sample(sample) if isinstance(sample, str) else sample
+        adapter = self.run.latest_adapter(iteration) if sample.arm == "main" else None
+        return Candidate(
+            iteration=iteration,
+            sample_index=index,
+            status="pending",
+            generator=adapter.parent.name if adapter else "",
+            prompt=sample.prompt or self.prompt,
+            proposal=sample.proposal,
+            arm=sample.arm,
+            parent_id=sample.parent_id,
+            reply=sample.reply,
+        )
 
     def train_generator(self, iteration: int) -> None:
         if (self.run.adapter(iteration) / "adapter_config.json").is_file():

@@ -9,6 +9,11 @@ failures ranked last, as in the paper, every rejected reply is a failure as
 soon as more than the bottom share fails, and DPO learns "write code that runs",
 never "write a better merge".
 
+Only the main arm's samples of the iteration are paired (not the control
+arm's, not repairs, whose prompts each show one broken function); each pair
+trains on the prompt its rejected reply was sampled from, as recorded in the
+archive.
+
 A pair is kept only when the chosen candidate reached at least the depth of the
 rejected one and scored higher on the problems both saw (`scores.preferred`).
 
@@ -75,7 +80,8 @@ def _rejected(scored: list[Candidate], failed: list[Candidate], chosen: list[Can
 
 
 def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> Preferences:
-    pool = [c for c in archive.candidates(iteration) if c.reply]
+    # The main arm's samples: not the control arm (no DPO by design), not repairs (each answers its own prompt).
+    pool = [c for c in archive.candidates(iteration) if c.reply and c.arm == "main" and c.proposal != "repair"]
     if len(pool) < 2:
         return Preferences([], 0, 0)
     scored = scores.ranked(c for c in pool if c.dev is not None)
@@ -90,7 +96,9 @@ def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> 
     rejected = _rejected(scored, failed, chosen, n_bottom, config.rejected_failure_share)
     chosen = list({c.id: c for c in chosen}.values())
     pairs = [
-        PreferencePair(good.prompt or bad.prompt or "", good.reply, bad.reply, good.id, bad.id)
+        # The prompt the rejected reply was sampled from: this iteration's (a carried-over chosen one may come
+        # from an earlier evolve prompt).
+        PreferencePair(bad.prompt or good.prompt or "", good.reply, bad.reply, good.id, bad.id)
         for good in chosen
         for bad in rejected
         if scores.preferred(good, bad)  # equal scores carry no preference (e.g. every candidate scored 0)

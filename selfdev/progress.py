@@ -30,7 +30,8 @@ class LoopProgress:
         self.duplicates = sum(c.duplicate_of is not None for c in done)
         self.best = scores.best(archive.candidates(kind=None))
         self.bar = _progress()
-        self.task = self.bar.add_task(f"iteration {iteration}", total=total, completed=len(done), status="")
+        self.total = max(total, len(done))  # with repairs, a resumed iteration may have more rows than samples
+        self.task = self.bar.add_task(f"iteration {iteration}", total=self.total, completed=len(done), status="")
         self._refresh(running=None)
 
     def __enter__(self) -> "LoopProgress":
@@ -44,6 +45,11 @@ class LoopProgress:
         best = "-" if self.best is None else self.best.dev.describe()
         now = f"running #{running} | " if running is not None else ""
         self.bar.update(self.task, status=f"{now}failed {self.failed} | dup {self.duplicates} | best dev {best}")
+
+    def grow(self, more: int) -> None:
+        """`more` candidates join the iteration (a repair round)."""
+        self.total += more
+        self.bar.update(self.task, total=self.total)
 
     def running(self, index: int) -> None:
         self._refresh(running=index)

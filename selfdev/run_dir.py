@@ -41,6 +41,9 @@ class RunDir:
     def samples(self, i: int) -> Path:
         return self.iteration(i) / "samples.jsonl"
 
+    def repairs(self, i: int, round_: int) -> Path:
+        return self.iteration(i) / f"repairs-{round_}.jsonl"
+
     def adapter(self, i: int) -> Path:
         return self.iteration(i) / "adapter"
 

@@ -1,5 +1,7 @@
 """The generator's fixed prompt (task, allowed API, signature, one-shot example) and code extraction.
 
+The `evolve` and repair prompts (selfdev.generator.proposals) build on these parts.
+
 Follows the Self-Developing paper's prompt: describe the merging problem, show
 task arithmetic as the one-shot example, ask for a new, better algorithm in one
 Python code block.
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import re
+
+from selfdev.generator.allowed import allowed_api
 
 ONE_SHOT = '''\
 import torch
@@ -24,7 +28,7 @@ def merge(task_vectors: list[torch.Tensor]) -> torch.Tensor:
 
 SYSTEM = "You are an expert machine-learning researcher who designs model-merging algorithms."
 
-INSTRUCTION = """\
+TASK = """\
 We improve a language model's math reasoning by merging it with {k} expert models.
 Each expert's task vector is (expert weights - base weights) for one parameter tensor.
 Write a Python function `merge(task_vectors)` that receives the {k} task vectors of one
@@ -32,12 +36,11 @@ parameter (a list of torch tensors of the same shape, float32) and returns a sin
 of that shape. The result is added to the base model's weights; it is called once for every
 MLP weight matrix of the model.
 
-Rules:
-- Use only torch tensor operations (arithmetic, reductions, sort/topk/kthvalue/quantile,
-  sign/abs/where/clamp, norms, stack/cat, matmul, svd/qr) and the math module.
-- Random numbers only through torch random functions (they are seeded for you).
-- No file, network or system access; no other imports.
+Rules (what the sandbox that runs your code allows):
+{api}
+"""
 
+PAPER_ASK = """
 Here is an example (task arithmetic):
 ```python
 {example}```
@@ -48,11 +51,18 @@ in one ```python code block, starting with `import torch`.
 """
 
 
+def task_text(num_experts: int) -> str:
+    """The problem and the rules, shared by every proposal kind."""
+    return TASK.format(k=num_experts, api=allowed_api())
+
+
+def messages(user: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
 def generator_messages(num_experts: int) -> list[dict[str, str]]:
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": INSTRUCTION.format(k=num_experts, example=ONE_SHOT)},
-    ]
+    """The `paper` proposal: the fixed one-shot prompt."""
+    return messages(task_text(num_experts) + PAPER_ASK.format(example=ONE_SHOT))
 
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)

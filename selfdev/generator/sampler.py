@@ -1,9 +1,15 @@
-"""Sample merge-function replies from the generator (base model plus the latest DPO adapter)."""
+"""Sample merge-function replies from the generator (base model plus the latest DPO adapter).
+
+Each sample keeps the prompt it was drawn from, how that prompt was made
+(`proposal`: paper, evolve, repair), which arm drew it (`main`, or `control`:
+the generator without DPO) and, for a repair, the candidate it repairs.
+"""
 
 from __future__ import annotations
 
 import gc
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -11,42 +17,55 @@ from evals.backends.base import SamplingParams
 from evals.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
 from selfdev.config import GeneratorConfig
 from selfdev.dpo import load_generator
-from selfdev.generator.prompt import generator_messages
+
+Chat = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Sample:
+    reply: str
+    prompt: str | None = None  # the chat as JSON (None: the paper prompt, in samples written before prompts were kept)
+    proposal: str = "paper"
+    arm: str = "main"
+    parent_id: int | None = None
+    tokens: int = 0
 
 
 def sample_replies(
     model_path: str,
     adapter: Path | None,
-    num_experts: int,
+    prompts: list[Chat],
     config: GeneratorConfig,
     *,
     temperature: float,
     seed: int,
     progress: Callable[[int], None] | None = None,
-) -> list[str]:
+) -> list[tuple[str, int]]:
+    """One reply per prompt, with the number of tokens it took."""
     from transformers import AutoTokenizer
 
     model = load_generator(model_path, adapter)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     backend = TransformersBackend.from_model(model, tokenizer, TransformersBackendConfig(batch_size=config.batch_size))
-    prompt = generator_messages(num_experts)
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p, seed=seed)
     try:
-        return [c.text for c in backend.generate([prompt] * config.samples_per_iteration, params, progress=progress)]
+        return [(c.text, c.num_tokens) for c in backend.generate(prompts, params, progress=progress)]
     finally:
         del backend, model
         gc.collect()
 
 
-def read_samples(path: Path) -> list[str] | None:
+def read_samples(path: Path) -> list[Sample] | None:
     if not path.is_file():
         return None
-    return [json.loads(line)["reply"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [Sample(**{k: v for k, v in row.items() if k != "index"}) for row in rows]
 
 
-def write_samples(path: Path, replies: list[str]) -> None:
+def write_samples(path: Path, samples: list[Sample | str]) -> None:
     """Atomically, so a resumed run evaluates exactly the replies it sampled before the crash."""
+    rows = [asdict(s if isinstance(s, Sample) else Sample(s)) for s in samples]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_text("".join(json.dumps({"index": i, "reply": r}) + "\n" for i, r in enumerate(replies)), encoding="utf-8")
+    tmp.write_text("".join(json.dumps({"index": i, **r}) + "\n" for i, r in enumerate(rows)), encoding="utf-8")
     tmp.replace(path)

@@ -1,0 +1,121 @@
+"""What the generator is asked, per iteration: the prompt of the run's proposal mode, its arms, and repairs.
+
+- `paper` mode asks with the fixed one-shot prompt; `evolve` with the run's best
+  distinct, non-trivial algorithms so far as parents (selfdev.generator.proposals).
+  The prompt is built once per iteration, from the archive as it stands
+  when sampling starts, and every sample records it.
+- The `main` arm samples with the latest DPO adapter; with `generator.control`,
+  a `control` arm samples as many replies from the generator without DPO, at
+  the same temperature, prompt and seed, so the two differ only by DPO.
+- Repair round r takes the candidates of round r-1 (round 0: the samples) that
+  failed in a way a fix can address and asks the generator of their arm for a
+  fixed version, one reply each; their sample indices are r * n + the parent's
+  index within its round, so a resumed run finds them again.
+
+Every round's samples are written before they are evaluated, so a resumed run
+evaluates exactly the replies it sampled before the crash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from selfdev.archive import Archive, Candidate
+from selfdev.config import GeneratorConfig
+from selfdev.generator.prompt import generator_messages
+from selfdev.generator.proposals import (
+    evolve_messages,
+    needs_repair,
+    prompt_json,
+    repair_messages,
+    select_parents,
+    trivial_fingerprints,
+)
+from selfdev.generator.sampler import Chat, Sample, read_samples, sample_replies, write_samples
+from selfdev.progress import LoopProgress
+from selfdev.run_dir import RunDir
+
+Log = Callable[[str], None]
+
+
+class Proposer:
+    def __init__(
+        self, config: GeneratorConfig, generator_path: str, run: RunDir, archive: Archive, *, seed: int, log: Log
+    ) -> None:
+        self.config, self.generator_path, self.run, self.archive = config, generator_path, run, archive
+        self.seed, self.log = seed, log
+        self.trivial: dict[str, str] = {}  # fingerprint -> name of a trivial merge (filled by `know_trivial`)
+
+    def know_trivial(self, worker, probe_k: int) -> None:
+        """Probe the trivial merges once with the screen's worker, so parents skip their fingerprints."""
+        if not self.trivial:
+            self.trivial = trivial_fingerprints(worker, probe_k, self.seed)
+
+    def prompt(self, num_experts: int) -> tuple[str, Chat]:
+        """The proposal kind and prompt of a new sample, from the archive as it is now."""
+        if self.config.mode == "paper":
+            return "paper", generator_messages(num_experts)
+        pool = self.archive.candidates(kind=None)
+        parents = select_parents(pool, self.config.parents, self.trivial)
+        return "evolve", (evolve_messages(num_experts, parents) if parents else generator_messages(num_experts))
+
+    def arms(self, iteration: int) -> list[tuple[str, Path | None]]:
+        adapter = self.run.latest_adapter(iteration)
+        arms = [("main", adapter)]
+        if self.config.control and adapter is not None:
+            arms.append(("control", None))
+        return arms
+
+    def samples(self, iteration: int, num_experts: int) -> list[Sample]:
+        path = self.run.samples(iteration)
+        cached = read_samples(path)
+        if cached is not None:
+            return cached
+        temperature = self.config.temperature_at(iteration)
+        proposal, chat = self.prompt(num_experts)
+        n = self.config.samples_per_iteration
+        samples = []
+        for arm, adapter in self.arms(iteration):
+            self.log(f"iteration {iteration}: sampling {n} algorithms ({proposal}, {arm} arm) at T={temperature:.2f}")
+            with LoopProgress.simple(f"sampling iteration {iteration} ({arm})", n) as advance:
+                replies = sample_replies(
+                    self.generator_path, adapter, [chat] * n, self.config, temperature=temperature,
+                    seed=self.seed * 1000 + iteration, progress=advance,
+                )
+            samples += [Sample(text, prompt_json(chat), proposal, arm, tokens=tokens) for text, tokens in replies]
+        write_samples(path, samples)
+        return samples
+
+    def repairs(self, iteration: int, round_: int, width: int, num_experts: int) -> list[tuple[int, Sample]]:
+        """(sample index, sample) of repair round `round_` (from 1); `width`: the iteration's sample count."""
+        path = self.run.repairs(iteration, round_)
+        cached = read_samples(path)
+        if cached is None:
+            failed = [
+                c for c in self.archive.candidates(iteration)
+                if (round_ - 1) * width <= c.sample_index < round_ * width and needs_repair(c)
+            ]
+            cached = self._sample_repairs(iteration, round_, failed, num_experts) if failed else []
+            write_samples(path, cached)
+        parents = {c.id: c.sample_index % width for c in self.archive.candidates(iteration)}
+        return [(round_ * width + parents[s.parent_id], s) for s in cached]
+
+    def _sample_repairs(self, iteration: int, round_: int, failed: list[Candidate], num_experts: int) -> list[Sample]:
+        temperature = self.config.temperature_at(iteration)
+        adapters = dict(self.arms(iteration))
+        samples = []
+        for arm in sorted({c.arm for c in failed}):
+            group = sorted((c for c in failed if c.arm == arm), key=lambda c: c.sample_index)
+            chats = [repair_messages(num_experts, c) for c in group]
+            self.log(f"iteration {iteration}: repair round {round_}, {len(group)} failed candidates ({arm} arm)")
+            with LoopProgress.simple(f"repairing iteration {iteration}, round {round_}", len(group)) as advance:
+                replies = sample_replies(
+                    self.generator_path, adapters.get(arm), chats, self.config, temperature=temperature,
+                    seed=self.seed * 1000 + iteration + 100 * round_, progress=advance,
+                )
+            samples += [
+                Sample(text, prompt_json(chat), "repair", arm, parent_id=c.id, tokens=tokens)
+                for c, chat, (text, tokens) in zip(group, chats, replies)
+            ]
+        return samples
