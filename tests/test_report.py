@@ -161,3 +161,34 @@ def test_print_summary(run_dir: Path):
     text = console.export_text()
     assert "Discovery: per iteration" in text and "0.690" in text and "0.60 [" in text
     assert "Test: paired" in text and "better" in text
+
+
+def test_proposal_rows_per_kind_and_arm_with_repair_success(tmp_path: Path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("task: gsm8k\ncascade:\n  slices: [20, 100]\n")
+    with Archive(run / "archive.sqlite") as archive:
+        archive.add(scored(0, 0, 0.3, fingerprint="a", proposal="evolve"))
+        archive.add(scored(0, 1, 0.2, fingerprint="a", proposal="evolve"))  # same function: one distinct
+        broken = archive.add(Candidate(0, 2, "policy", code=CODE, proposal="evolve"))
+        hopeless = archive.add(Candidate(0, 3, "syntax", code="def merge(:", proposal="evolve"))
+        archive.add(Candidate(0, 4, "runtime", code=CODE, proposal="evolve", arm="control"))
+        # Round 1: the policy failure is fixed; the syntax failure is not, and round 2 fails again.
+        archive.add(scored(0, 6, 0.25, fingerprint="b", proposal="repair", parent_id=broken))
+        again = archive.add(Candidate(0, 7, "syntax", code="def merge(:", proposal="repair", parent_id=hopeless))
+        archive.add(Candidate(0, 11, "no_code", proposal="repair", parent_id=again))
+    s = collect(run)
+    rows = {(r.proposal, r.arm): r for r in s.proposals}
+    assert list(rows) == [("evolve", "control"), ("evolve", "main"), ("repair", "main")]
+    main = rows["evolve", "main"]
+    assert (main.sampled, main.distinct, main.failures, main.repaired) == (4, 1, {"policy": 1, "syntax": 1}, None)
+    assert main.executable.value == pytest.approx(0.5) and main.executable.n == 4
+    assert main.median_dev.value == pytest.approx(0.25) and main.median_dev.n == 2
+    assert rows["evolve", "control"].executable.value == 0
+    repair = rows["repair", "main"]
+    assert (repair.sampled, repair.distinct) == (3, 1)
+    # Two candidates were repaired (the second twice); one of them now runs.
+    assert repair.repaired.value == pytest.approx(0.5) and repair.repaired.n == 2
+    index = write_report(run)
+    assert "Proposals: per iteration, kind and arm" in index.read_text()
+    assert "| 0 | repair | main | 3 |" in (index.parent / "summary.md").read_text()

@@ -26,22 +26,27 @@ _GROUPS = {
     "shape": "stack cat reshape flatten unsqueeze squeeze transpose",
     "linear algebra": "matmul outer einsum svd qr",
 }
-_COMMON_LINALG = "norm vector_norm matrix_norm svd svdvals qr solve pinv".split()
+_COMMON_LINALG = "norm vector_norm matrix_norm svd svdvals qr solve pinv"
 
 
 def _allowed(names: str, members: set[str]) -> list[str]:
+    """`names` (space-separated) that the sandbox has, in order."""
     return [n for n in names.split() if n in members]
 
 
 @lru_cache(maxsize=1)
 def shown_names() -> dict[str, list[str]]:
-    """Names the prompt shows, by namespace: only names in the sandbox's allow-list."""
-    torch_names = set(namespace_members(TORCH))
+    """Qualified names the prompt shows (functions, linalg, random): only names in the sandbox's allow-list."""
+    torch_names, linalg_names = set(namespace_members(TORCH)), set(namespace_members(LINALG))
     return {
-        "torch": [n for names in _GROUPS.values() for n in _allowed(names, torch_names)],
-        "torch.linalg": _allowed(" ".join(_COMMON_LINALG), set(namespace_members(LINALG))),
-        "torch, seeded for you": _allowed("rand_like randn_like bernoulli", torch_names),
+        "functions": [f"torch.{n}" for names in _GROUPS.values() for n in _allowed(names, torch_names)],
+        "linalg": [f"torch.linalg.{n}" for n in _allowed(_COMMON_LINALG, linalg_names)],
+        "random": [f"torch.{n}" for n in _allowed("rand_like randn_like bernoulli", torch_names)],
     }
+
+
+def _short(names: list[str]) -> str:
+    return " ".join(n.rsplit(".", 1)[1] for n in names)
 
 
 @lru_cache(maxsize=1)
@@ -52,9 +57,9 @@ def allowed_api() -> str:
     return "\n".join(
         [
             f"- Import only {IMPORTABLE}.",
-            f"- torch has {torch_count} of its usual functions, e.g. {' '.join(shown['torch'])};",
-            f"  torch.linalg: {' '.join(shown['torch.linalg'])}; random numbers (seeded for you): "
-            f"{' '.join(shown['torch, seeded for you'])}. Tensor methods work as usual.",
+            f"- torch has {torch_count} of its usual functions, e.g. {_short(shown['functions'])};",
+            f"  torch.linalg: {_short(shown['linalg'])}; random numbers (seeded for you): {_short(shown['random'])}.",
+            "  Tensor methods work as usual.",
             "- Build new tensors (merged = torch.zeros_like(task_vectors[0])) instead of writing into the inputs.",
             "- No out= or inplace=True, CPU only; no classes, no yield, no names starting with an underscore;",
             f"  no {' '.join(sorted(FORBIDDEN_BUILTINS))}.",

@@ -37,6 +37,21 @@ class IterationRow:
 
 
 @dataclass
+class ProposalRow:
+    """One iteration's candidates of one proposal kind (paper, evolve, repair) and arm (main, control)."""
+
+    iteration: int
+    proposal: str
+    arm: str
+    sampled: int
+    executable: Estimate  # share the sandbox ran, with its Wilson interval
+    distinct: int  # distinct fingerprints among the executable ones
+    failures: dict[str, int]  # status -> count, for candidates that did not run
+    repaired: Estimate | None  # repairs: share of the repaired candidates that some repair made run
+    median_dev: Estimate  # median first-slice accuracy of the measured ones (DPO arm against the control arm)
+
+
+@dataclass
 class ScoredRow:
     """A discovered algorithm, a reference or a tuned baseline, with every evaluation it has."""
 
@@ -68,6 +83,7 @@ class RunSummary:
     task: str | None
     slices: list[int]  # search-dev problems at each cascade stage
     iterations: list[IterationRow]
+    proposals: list[ProposalRow]  # per iteration, proposal kind and arm
     references: list[ScoredRow]
     baselines: list[ScoredRow]
     baseline_evaluations: int  # merged models the baselines scored on dev: the budget discovery is compared with
@@ -106,14 +122,60 @@ def _measured(c: Candidate) -> bool:
     return c.kind == "generated" and c.executable and c.duplicate_of is None and c.dev is not None
 
 
-def _iteration_row(iteration: int, pool: list[Candidate], slices: list[int], dpo: dict | None) -> IterationRow:
-    executable = [c for c in pool if c.executable]
-    measured = [c for c in pool if _measured(c)]
-    first = [c.dev.prefix(slices[0]).accuracy for c in measured] if slices else []
+def _failures(pool: list[Candidate]) -> dict[str, int]:
     failures: dict[str, int] = {}
     for c in pool:
         if not c.executable:
             failures[c.status] = failures.get(c.status, 0) + 1
+    return failures
+
+
+def _first_slice(measured: list[Candidate], slices: list[int]) -> list[float]:
+    return [c.dev.prefix(slices[0]).accuracy for c in measured] if slices else []
+
+
+def _repair_success(repairs: list[Candidate], everything: dict[int, Candidate]) -> Estimate:
+    """Of the candidates that were repaired, the share some repair (at any depth) made run."""
+
+    def root(c: Candidate) -> int:
+        while c.parent_id is not None and c.parent_id in everything:
+            c = everything[c.parent_id]
+        return c.id
+
+    roots: dict[int, bool] = {}
+    for r in repairs:
+        key = root(r)
+        roots[key] = roots.get(key, False) or r.executable
+    return scores.rate(sum(roots.values()), len(roots))
+
+
+def _proposal_rows(iteration: int, pool: list[Candidate], slices: list[int]) -> list[ProposalRow]:
+    everything = {c.id: c for c in pool}
+    rows = []
+    for proposal, arm in sorted({(c.proposal, c.arm) for c in pool}, key=lambda k: (k[0] == "repair", k)):
+        group = [c for c in pool if (c.proposal, c.arm) == (proposal, arm)]
+        executable = [c for c in group if c.executable]
+        rows.append(
+            ProposalRow(
+                iteration=iteration,
+                proposal=proposal,
+                arm=arm,
+                sampled=len(group),
+                executable=scores.rate(len(executable), len(group)),
+                distinct=len({c.fingerprint for c in executable if c.fingerprint}),
+                failures=_failures(group),
+                repaired=_repair_success(group, everything) if proposal == "repair" else None,
+                median_dev=scores.median_estimate(_first_slice([c for c in group if _measured(c)], slices)),
+            )
+        )
+    return rows
+
+
+def _iteration_row(iteration: int, pool: list[Candidate], slices: list[int], dpo: dict | None) -> IterationRow:
+    executable = [c for c in pool if c.executable]
+    measured = [c for c in pool if _measured(c)]
+    first = _first_slice(measured, slices)
+    failures = _failures(pool)
     best = scores.best(measured)
     return IterationRow(
         iteration=iteration,
@@ -201,6 +263,7 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
         task=config.get("task"),
         slices=slices,
         iterations=rows,
+        proposals=[row for i in iterations for row in _proposal_rows(i, [c for c in generated if c.iteration == i], slices)],
         references=references,
         baselines=baselines,
         baseline_evaluations=_baseline_evaluations(run, config),

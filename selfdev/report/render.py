@@ -45,6 +45,19 @@ def iteration_cells(summary: RunSummary) -> Cells:
     return headers, rows
 
 
+def proposal_cells(summary: RunSummary) -> Cells:
+    """Per iteration, proposal kind and arm: how often the generator's code ran, how varied it was, repairs."""
+    first = f"median dev@{summary.slices[0]}" if summary.slices else "median first slice"
+    headers = ["iteration", "proposal", "arm", "sampled", "executable", "distinct", "failures", "repaired", first]
+    rows = []
+    for r in summary.proposals:
+        failures = ", ".join(f"{k} {v}" for k, v in sorted(r.failures.items())) or "–"
+        repaired = "–" if r.repaired is None else r.repaired.describe(2)
+        rows.append([str(r.iteration), r.proposal, r.arm, str(r.sampled), r.executable.describe(2), str(r.distinct),
+                     failures, repaired, r.median_dev.describe()])
+    return headers, rows
+
+
 def comparison_rows(summary: RunSummary) -> list[ScoredRow]:
     return summary.references + summary.baselines + summary.top
 
@@ -94,7 +107,8 @@ def render_markdown(summary: RunSummary, plots: list[str]) -> str:
     lines = ["# Discovery report", "", *(line for text in _intro(summary) for line in (text, ""))]
     lines += ["## Test: the selected algorithm against the seed and tuned task arithmetic", ""]
     lines += _md_table(test_cells(summary)) + ["", "## Iterations", ""]
-    lines += _md_table(iteration_cells(summary)) + ["", "## Top algorithms against references and baselines", ""]
+    lines += _md_table(iteration_cells(summary)) + ["", "## Proposals: per iteration, kind and arm", ""]
+    lines += _md_table(proposal_cells(summary)) + ["", "## Top algorithms against references and baselines", ""]
     lines += _md_table(comparison_cells(summary)) + [""]
     lines += [f"![{p}]({p})" for p in plots] + [""]
     for r in summary.top:
@@ -134,6 +148,7 @@ def render_html(summary: RunSummary, plots: list[str]) -> str:
         f"<h2>Test: the selected algorithm against the seed and tuned task arithmetic</h2>"
         f"{_html_table(test_cells(summary))}"
         f"<h2>Iterations</h2>{_html_table(iteration_cells(summary))}"
+        f"<h2>Proposals: per iteration, kind and arm</h2>{_html_table(proposal_cells(summary))}"
         f"<h2>Top algorithms against references and baselines</h2>{_html_table(comparison_cells(summary))}"
         f"<h2>Plots</h2>{images}<h2>Code of the top algorithms</h2>{code or '<p>none yet</p>'}</body></html>\n"
     )
@@ -163,5 +178,6 @@ def rich_tables(summary: RunSummary) -> list[Table]:
     """The iterations and the test comparison, for a terminal."""
     return [
         _rich("Discovery: per iteration", iteration_cells(summary)),
+        _rich("Proposals: per iteration, kind and arm", proposal_cells(summary)),
         _rich("Test: paired against the seed and tuned task arithmetic", test_cells(summary)),
     ]
