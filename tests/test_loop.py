@@ -157,6 +157,70 @@ def test_resume_after_crash_loses_nothing_and_repeats_nothing(tmp_path, tiny_mod
     assert rows == len(REPLIES) + 2
 
 
+GOOD = "```python\nimport torch\n\ndef merge(task_vectors):\n    return 0.3 * torch.stack(task_vectors).sum(dim=0)\n```"
+POLICY = "```python\nimport os\n\ndef merge(task_vectors):\n    return task_vectors[0] * 0.5\n```"
+SYNTAX = "```python\ndef merge(task_vectors)\n    return 0\n```"
+FIXED = "```python\nimport torch\n\ndef merge(task_vectors):\n    return 0.6 * task_vectors[1] + 0.1 * task_vectors[2]\n```"
+
+
+def canned_generator(monkeypatch) -> list[list[dict]]:
+    """The real sampler runs (tiny model, adapters, one reply per prompt); its replies are then replaced by canned
+    code, since a random tiny model writes none: a repair fixes the policy failure and never the syntax error."""
+    import selfdev.proposing
+
+    real, seen = selfdev.proposing.sample_replies, []
+
+    def sample(model, adapter, prompts, config, **kw):
+        out = real(model, adapter, prompts, config, **kw)
+        assert len(out) == len(prompts)
+        seen.extend(prompts)
+        repair = ["failed in the sandbox" in chat[-1]["content"] for chat in prompts]
+        if not any(repair):
+            return [(text, n) for text, (_, n) in zip([GOOD, POLICY, SYNTAX, "No code."], out)]
+        return [(FIXED if "import os" in chat[-1]["content"] else SYNTAX, n) for chat, (_, n) in zip(prompts, out)]
+
+    monkeypatch.setattr(selfdev.proposing, "sample_replies", sample)
+    return seen
+
+
+def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_expert_dirs, monkeypatch):
+    generator = {"samples_per_iteration": 4, "max_new_tokens": 16, "batch_size": 8, "mode": "evolve",
+                 "repair_attempts": 2, "control": True}
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, generator=generator, baselines={})
+    run = RunDir(tmp_path / "run")
+    seen = canned_generator(monkeypatch)
+    discover(config, run.root, log=lambda _: None)
+
+    with Archive(run.archive) as archive:
+        it0 = {c.sample_index: c for c in archive.candidates(0)}
+        # Samples 0-3; round 1 repairs the policy (1) and syntax (2) failures as 5 and 6; round 2 repairs 6 as 10.
+        assert sorted(it0) == [0, 1, 2, 3, 5, 6, 10]
+        assert [it0[i].proposal for i in (0, 5, 6, 10)] == ["evolve", "repair", "repair", "repair"]
+        assert (it0[5].parent_id, it0[5].status, it0[6].parent_id, it0[10].parent_id) == (it0[1].id, "ok", it0[2].id, it0[6].id)
+        repair_prompt = json.loads(it0[5].prompt)[-1]["content"]
+        assert it0[1].code in repair_prompt and "import of 'os' is not allowed" in repair_prompt
+        # Before anything generated was scored, the evolve prompt's parent is the scored task arithmetic reference.
+        assert "Algorithm 1 (accuracy" in it0[0].prompt and "scale = 0.4" in it0[0].prompt
+        it1 = archive.candidates(1)
+        main = [c for c in it1 if c.arm == "main" and c.proposal != "repair"]
+        control = [c for c in it1 if c.arm == "control" and c.proposal != "repair"]
+        assert len(main) == len(control) == 4
+        assert {c.generator for c in main} == {"iter-0"} and {c.generator for c in control} == {""}
+        assert main[0].prompt == control[0].prompt and "0.3 * torch.stack" in main[0].prompt  # iteration 0's best
+        repairs = {c.sample_index: c for c in it1 if c.proposal == "repair"}
+        assert sorted(repairs)[:4] == [9, 10, 13, 14]  # width 8: main 1, 2 and control 5, 6
+        assert {repairs[13].arm, repairs[14].arm} == {"control"}
+        assert json.loads(repairs[9].prompt) in seen
+        # Each prompt is stored once.
+        prompts = archive.db.execute("SELECT COUNT(*) FROM prompts").fetchone()[0]
+        assert prompts == len({c.prompt for c in archive.candidates(kind=None) if c.prompt})
+    from selfdev.report import collect
+
+    rows = {(r.iteration, r.proposal, r.arm): r for r in collect(run.root).proposals}
+    assert rows[0, "repair", "main"].repaired.value == pytest.approx(0.5)
+    assert rows[1, "evolve", "control"].sampled == 4
+
+
 def test_bad_config_is_one_line_error(tmp_path):
     from selfdev.config import ConfigError
 
