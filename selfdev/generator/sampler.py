@@ -7,11 +7,12 @@ the generator without DPO) and, for a repair, the candidate it repairs.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from evals.backends.base import SamplingParams
 from evals.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
@@ -31,9 +32,24 @@ class Sample:
     tokens: int = 0
 
 
-def sample_replies(
-    model_path: str,
-    adapter: Path | None,
+@contextlib.contextmanager
+def generator_backend(model_path: str, adapter: Path | None, config: GeneratorConfig) -> Iterator[TransformersBackend]:
+    """The generator loaded once (base plus adapter) for any number of `generate` calls; freed on exit."""
+    from transformers import AutoTokenizer
+
+    model = load_generator(model_path, adapter)
+    backend = TransformersBackend.from_model(
+        model, AutoTokenizer.from_pretrained(model_path), TransformersBackendConfig(batch_size=config.batch_size)
+    )
+    try:
+        yield backend
+    finally:
+        del backend, model
+        gc.collect()
+
+
+def generate(
+    backend: TransformersBackend,
     prompts: list[Chat],
     config: GeneratorConfig,
     *,
@@ -42,17 +58,16 @@ def sample_replies(
     progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, int]]:
     """One reply per prompt, with the number of tokens it took."""
-    from transformers import AutoTokenizer
-
-    model = load_generator(model_path, adapter)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    backend = TransformersBackend.from_model(model, tokenizer, TransformersBackendConfig(batch_size=config.batch_size))
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p, seed=seed)
-    try:
-        return [(c.text, c.num_tokens) for c in backend.generate(prompts, params, progress=progress)]
-    finally:
-        del backend, model
-        gc.collect()
+    return [(c.text, c.num_tokens) for c in backend.generate(prompts, params, progress=progress)]
+
+
+def sample_replies(
+    model_path: str, adapter: Path | None, prompts: list[Chat], config: GeneratorConfig, **sampling
+) -> list[tuple[str, int]]:
+    """`generate` (temperature, seed, progress) with a generator loaded for this call alone."""
+    with generator_backend(model_path, adapter, config) as backend:
+        return generate(backend, prompts, config, **sampling)
 
 
 def read_samples(path: Path) -> list[Sample] | None:

@@ -1,0 +1,269 @@
+"""Proposal modes at equal samples: `paper` at its best temperature against `evolve` with and without repair.
+
+    python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
+        [--max-new-tokens 320] [--repair-attempts 2] [--parents 3]
+        [--archive RUN/archive.sqlite | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
+        [--out runs/bench/bench_generator.json]
+
+1. The plain `paper` prompt at every temperature of --grid, --samples replies each: its best temperature is the
+   one with the highest executable rate (ties: more distinct fingerprints). The grid is reported.
+2. At that temperature, with the same sampling seed and the same number of generator replies (--samples):
+   `evolve` (the prompt shows --parents scored parents) and `evolve` with repair (a failed candidate is shown
+   with the sandbox's diagnosis and rewritten, up to --repair-attempts times; every repair is one of the
+   --samples replies, so the arms cost the same number of samples).
+
+Parents: from a finished run's archive (--archive), else the bench scores its own pool (task arithmetic and the
+distinct, non-trivial executable functions of the best paper temperature) on the first --parent-problems dev
+problems of --task over --experts, with the loop's scorer.
+
+Per arm: executable rate with its 95% Wilson interval; distinct fingerprints among executable candidates, and
+per 100 samples; the share of trivial ones among the executable (a plain mean, one expert alone, zeros:
+probed like candidates, equal fingerprints); sandbox failure statuses; generated tokens and seconds (sampling and
+probing, the generator loaded once) per executable candidate. `acceptance` compares evolve+repair with the best
+paper setting on issue 19's bars. Results go to stdout (a table) and --out (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox import SandboxLimits, SandboxWorker
+from seeds import DEFAULT_SEED, resolve_model
+from selfdev import scores
+from selfdev.archive import Archive, Candidate
+from selfdev.config import GeneratorConfig
+from selfdev.generator.prompt import ONE_SHOT, extract_code, generator_messages
+from selfdev.generator.proposals import evolve_messages, needs_repair, repair_messages, select_parents, trivial_fingerprints
+from selfdev.generator.sampler import generate, generator_backend
+
+MERGE_SEED = 0
+SAMPLING_SEED = 0
+NUM_EXPERTS = 3  # the prompt's k (the embedded seed's experts); probes use SandboxLimits.probe_k task vectors
+
+
+@dataclass
+class Arm:
+    """The replies one proposal setting drew, screened in the sandbox."""
+
+    name: str
+    temperature: float
+    candidates: list[Candidate] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def summary(self, trivial: dict[str, str]) -> dict:
+        n = len(self.candidates)
+        ran = [c for c in self.candidates if c.executable]
+        distinct = {c.fingerprint for c in ran}
+        failures: dict[str, int] = {}
+        for c in self.candidates:
+            if not c.executable:
+                failures[c.status] = failures.get(c.status, 0) + 1
+        rate = scores.rate(len(ran), n)
+        per_exec = (lambda total: total / len(ran)) if ran else (lambda total: None)
+        repairs = [c for c in self.candidates if c.proposal == "repair"]
+        return {
+            "arm": self.name,
+            "temperature": self.temperature,
+            "samples": n,
+            "executable": len(ran),
+            "executable_rate": rate.value,
+            "executable_ci": list(rate.ci),
+            "distinct_fingerprints": len(distinct),
+            "distinct_per_100": 100 * len(distinct) / n if n else 0.0,
+            "trivial_share": per_exec(sum(c.fingerprint in trivial for c in ran)),  # None: nothing ran
+            "trivial": sorted({trivial[c.fingerprint] for c in ran if c.fingerprint in trivial}),
+            "failures": failures,
+            "repairs": len(repairs),
+            "repairs_executable": sum(c.executable for c in repairs),
+            "tokens_per_executable": per_exec(self.tokens),
+            "seconds_per_executable": per_exec(self.seconds),
+        }
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, backend, worker: SandboxWorker) -> None:
+        self.args, self.backend, self.worker = args, backend, worker
+        self.config = GeneratorConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+        self.trivial = trivial_fingerprints(worker, worker.limits.probe_k, MERGE_SEED)
+        # One short warm-up generation, so the first grid point does not pay for the first call's setup.
+        warm = self.config.model_copy(update={"max_new_tokens": 16})
+        generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=SAMPLING_SEED)
+
+    def draw(self, arm: Arm, chats: list[list[dict]], proposal: str, seed: int, parents: list[Candidate] | None = None):
+        """Sample one reply per chat, probe each, add them to `arm`; returns the new candidates."""
+        start = time.perf_counter()
+        replies = generate(self.backend, chats, self.config, temperature=arm.temperature, seed=seed)
+        new = []
+        for i, (reply, tokens) in enumerate(replies):
+            parent = parents[i] if parents else None
+            c = Candidate(0, len(arm.candidates), "pending", reply=reply, proposal=proposal, id=len(arm.candidates))
+            c.parent_id = None if parent is None else parent.id
+            c.code = extract_code(reply)
+            if c.code is None:
+                c.status, c.reason = "no_code", "the reply has no code block defining merge()"
+            else:
+                probe = self.worker.probe(c.code, seed=MERGE_SEED)
+                c.status, c.reason, c.line, c.fingerprint = probe.status.value, probe.reason, probe.line, probe.fingerprint
+            arm.candidates.append(c)
+            arm.tokens += tokens
+            new.append(c)
+        arm.seconds += time.perf_counter() - start
+        return new
+
+    def run(self, name: str, temperature: float, chat: list[dict], proposal: str, repair: bool) -> Arm:
+        """--samples replies: fresh ones from `chat`, and with `repair` up to --repair-attempts rounds of repairs
+        of each batch's failures, all within the same budget of samples."""
+        arm, budget = Arm(name, temperature), self.args.samples
+        batch_seed = SAMPLING_SEED  # the same seeds in every arm: fresh batch b draws with seed 1000 * b
+        while len(arm.candidates) < budget:
+            batch = min(self.args.batch, budget - len(arm.candidates))
+            failed = self.draw(arm, [chat] * batch, proposal, batch_seed)
+            for round_ in range(1, (self.args.repair_attempts if repair else 0) + 1):
+                failed = [c for c in failed if needs_repair(c)][: budget - len(arm.candidates)]
+                if not failed:
+                    break
+                chats = [repair_messages(NUM_EXPERTS, c) for c in failed]
+                failed = self.draw(arm, chats, "repair", batch_seed + round_, failed)
+            batch_seed += 1000
+        return arm
+
+
+def best_paper(grid: list[Arm]) -> Arm:
+    """The grid point with the most executable candidates; ties: the most distinct fingerprints."""
+
+    def key(arm: Arm) -> tuple[int, int]:
+        ran = [c for c in arm.candidates if c.executable]
+        return len(ran), len({c.fingerprint for c in ran})
+
+    return max(grid, key=key)
+
+
+def parents_from_archive(path: Path, k: int, trivial: dict[str, str]) -> list[Candidate]:
+    with Archive(path) as archive:
+        return select_parents(archive.candidates(kind=None), k, trivial)
+
+
+def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial: dict[str, str]) -> list[Candidate]:
+    """Task arithmetic and `pool` (code), scored on the first --parent-problems dev problems with the loop's scorer."""
+    from evals.data import resolve_data_dir
+    from evals.tasks import get_task
+    from selfdev.candidates import CascadeConfig, ScorerSpec
+    from selfdev.merging.baselines_config import BackendOptions
+
+    data_dir = resolve_data_dir(args.data_dir) if args.data_dir else None
+    dev = get_task(args.task).examples("dev", data_dir, args.parent_problems)
+    spec = ScorerSpec(
+        seed=seed, experts=args.experts, filter="mlp", task=args.task, dev=dev,
+        backend=BackendOptions(batch_size=args.batch_size), cascade=CascadeConfig(slices=[len(dev)]),
+        sandbox=SandboxLimits(), merge_seed=MERGE_SEED,
+    )
+    parents = []
+    with SandboxWorker(spec.sandbox) as worker:
+        scorer = spec.scorer(worker)
+        try:
+            for i, code in enumerate([ONE_SHOT, *pool]):
+                probe = worker.probe(code, seed=MERGE_SEED)
+                candidate = Candidate(0, i, probe.status.value, code=code, fingerprint=probe.fingerprint, id=i)
+                parents.append(scorer.score(candidate, None, full=True))
+        finally:
+            scorer.inputs.close()
+    return select_parents(parents, args.parents, trivial)
+
+
+def acceptance(paper: dict, evolved: dict) -> dict:
+    """Issue 19's bars for evolve with repair against the best plain setting, at equal samples (None: undefined)."""
+
+    def compare(key: str, test) -> bool | None:
+        return None if paper[key] is None or evolved[key] is None else test(evolved[key], paper[key])
+
+    return {
+        "executable_rate_at_least_0.8": evolved["executable_rate"] >= 0.8,
+        "distinct_per_100_at_least_2x": evolved["distinct_per_100"] >= 2 * paper["distinct_per_100"],
+        "fewer_trivial": compare("trivial_share", lambda e, p: e < p),
+        "seconds_per_executable_at_most_1.5x": compare("seconds_per_executable", lambda e, p: e <= 1.5 * p),
+    }
+
+
+def _num(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'arm':<22}{'T':>5}{'n':>5}  {'executable [95% CI]':<24}{'distinct':>9}{'/100':>7}{'trivial':>9}"
+             f"{'tok/exec':>10}{'s/exec':>9}  failures"]
+    for r in rows:
+        ci = f"{r['executable_rate']:.2f} [{r['executable_ci'][0]:.2f}, {r['executable_ci'][1]:.2f}]"
+        failures = ", ".join(f"{k} {v}" for k, v in sorted(r["failures"].items())) or "-"
+        lines.append(
+            f"{r['arm']:<22}{r['temperature']:>5.2f}{r['samples']:>5}  {ci:<24}{r['distinct_fingerprints']:>9}"
+            f"{r['distinct_per_100']:>7.1f}{_num(r['trivial_share'], 9, 2)}{_num(r['tokens_per_executable'], 10, 0)}"
+            f"{_num(r['seconds_per_executable'], 9, 2)}  {failures}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", default=DEFAULT_SEED, help="the generator (the embedded seed by default)")
+    parser.add_argument("--samples", type=int, default=48, help="generator replies per arm and grid point")
+    parser.add_argument("--batch", type=int, default=12, help="fresh samples per round (repairs follow each round)")
+    parser.add_argument("--batch-size", type=int, default=12, help="sequences generated together")
+    parser.add_argument("--grid", type=float, nargs="+", default=[0.5, 0.7, 0.9, 1.2])
+    parser.add_argument("--max-new-tokens", type=int, default=320)
+    parser.add_argument("--repair-attempts", type=int, default=2)
+    parser.add_argument("--parents", type=int, default=3)
+    parser.add_argument("--archive", type=Path, help="a run's archive.sqlite to take evolve's parents from")
+    parser.add_argument("--experts", nargs="+", help="expert folders, to score the bench's own parents")
+    parser.add_argument("--task", default="gsm8k")
+    parser.add_argument("--parent-problems", type=int, default=10)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/bench_generator.json"))
+    args = parser.parse_args(argv)
+    if args.archive is None and not args.experts:
+        parser.error("evolve needs scored parents: pass --archive (a run's archive) or --experts (to score its own)")
+
+    seed = resolve_model(args.seed)
+    limits = SandboxLimits(spare_worker=False)
+    with SandboxWorker(limits) as worker, generator_backend(seed, None, GeneratorConfig(batch_size=args.batch_size)) as backend:
+        bench = Bench(args, backend, worker)
+        paper_chat = generator_messages(NUM_EXPERTS)
+        grid = [bench.run(f"paper T={t:g}", t, paper_chat, "paper", repair=False) for t in args.grid]
+        paper = best_paper(grid)
+        if args.archive is not None:
+            parents = parents_from_archive(args.archive, args.parents, bench.trivial)
+        else:
+            pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
+            parents = scored_parents(args, seed, list(pool.values())[: 2 * args.parents], bench.trivial)
+        evolve_chat = evolve_messages(NUM_EXPERTS, parents) if parents else paper_chat
+        arms = [
+            bench.run("paper+repair", paper.temperature, paper_chat, "paper", repair=True),
+            bench.run("evolve", paper.temperature, evolve_chat, "evolve", repair=False),
+            bench.run("evolve+repair", paper.temperature, evolve_chat, "evolve", repair=True),
+        ]
+    grid_rows = [a.summary(bench.trivial) for a in grid]
+    rows = [paper.summary(bench.trivial)] + [a.summary(bench.trivial) for a in arms]
+    results = {
+        "seed": str(args.seed),
+        "samples_per_arm": args.samples,
+        "grid": grid_rows,
+        "best_paper_temperature": paper.temperature,
+        "parents": [{"code": p.code, "dev": p.dev.describe()} for p in parents],
+        "arms": rows,
+        "acceptance": acceptance(rows[0], rows[-1]),
+    }
+    print("temperature grid (paper):\n" + table(grid_rows))
+    print(f"\nat the best paper temperature {paper.temperature:g}, {args.samples} samples per arm:\n" + table(rows))
+    print("acceptance (evolve+repair vs best paper):", json.dumps(results["acceptance"]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"written to {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

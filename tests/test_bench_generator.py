@@ -1,0 +1,76 @@
+"""benchmarks/bench_generator.py in a reduced mode on the tiny models: grid, arms at equal samples, repairs, trivia.
+
+The tiny random generator writes no code, so the real sampler's replies are swapped for canned ones after it ran
+(the tokens it took are kept): the sandbox, the trivial fingerprints, the parents' scoring and the accounting
+are the bench's own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+MEAN = "```python\nimport torch\n\ndef merge(task_vectors):\n    return torch.stack(task_vectors).mean(dim=0)\n```"
+GOOD = "```python\nimport torch\n\ndef merge(task_vectors):\n    return 0.3 * torch.stack(task_vectors).sum(dim=0)\n```"
+POLICY = "```python\nimport os\n\ndef merge(task_vectors):\n    return task_vectors[0] * 0.5\n```"
+FIXED = "```python\nimport torch\n\ndef merge(task_vectors):\n    return 0.6 * task_vectors[1] + 0.1 * task_vectors[2]\n```"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_generator", REPO / "benchmarks" / "bench_generator.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, data_dir, monkeypatch):
+    bench = load_bench()
+    real, prompts = bench.generate, []
+
+    def canned(backend, chats, config, **kw):
+        out = real(backend, chats, config, **kw)
+        prompts.extend(chats)
+        texts = []
+        for i, chat in enumerate(chats):
+            user = chat[-1]["content"]
+            if "failed in the sandbox" in user:
+                texts.append(FIXED)
+            elif "Algorithm 1 (accuracy" in user:  # evolve: no trivial merges, one policy failure per batch
+                texts.append([GOOD, POLICY][i % 2])
+            else:
+                texts.append([MEAN, POLICY][i % 2])
+        return [(text, n) for text, (_, n) in zip(texts, out)]
+
+    monkeypatch.setattr(bench, "generate", canned)
+    out = tmp_path / "bench.json"
+    argv = ["--seed", str(tiny_model_dir), "--experts", *map(str, tiny_expert_dirs), "--task", "arithmetic",
+            "--data-dir", str(data_dir), "--samples", "4", "--batch", "2", "--batch-size", "4", "--grid", "0.7", "1.0",
+            "--max-new-tokens", "16", "--parent-problems", "2", "--parents", "2", "--out", str(out)]
+    results = bench.main(argv)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(results))
+
+    assert [r["temperature"] for r in results["grid"]] == [0.7, 1.0] and results["best_paper_temperature"] == 0.7
+    arms = {r["arm"]: r for r in results["arms"]}
+    assert list(arms) == ["paper T=0.7", "paper+repair", "evolve", "evolve+repair"]
+    assert all(r["samples"] == 4 for r in arms.values()), "every arm draws the same number of replies"
+    paper = arms["paper T=0.7"]
+    assert (paper["executable"], paper["distinct_fingerprints"], paper["trivial"]) == (2, 1, ["mean"])
+    assert paper["trivial_share"] == 1.0 and paper["failures"] == {"policy": 2}
+    lo, hi = paper["executable_ci"]
+    assert lo < paper["executable_rate"] == 0.5 < hi
+    # The parents were scored: task arithmetic (the plain mean is trivial and left out).
+    assert len(results["parents"]) == 1 and "n=2" in results["parents"][0]["dev"]
+    evolve, repaired = arms["evolve"], arms["evolve+repair"]
+    assert (evolve["executable"], evolve["trivial_share"], evolve["repairs"]) == (2, 0.0, 0)
+    # Each batch of 2: GOOD and a policy failure, whose repair runs: 2 fresh + 1 repair, then 1 fresh.
+    assert (repaired["repairs"], repaired["repairs_executable"], repaired["executable"]) == (1, 1, 3)
+    assert repaired["distinct_fingerprints"] == 2 and repaired["tokens_per_executable"] > 0
+    assert set(results["acceptance"]) == {"executable_rate_at_least_0.8", "distinct_per_100_at_least_2x",
+                                          "fewer_trivial", "seconds_per_executable_at_most_1.5x"}
+    assert results["acceptance"]["fewer_trivial"] is True
+    assert any("failed in the sandbox" in chat[-1]["content"] and "import os" in chat[-1]["content"] for chat in prompts)
