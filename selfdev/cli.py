@@ -185,6 +185,9 @@ def discover_command(
     out: Path = typer.Option(Path("runs/discover"), help="Run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its archive."),
     data_dir: Optional[Path] = typer.Option(None, envvar="SELFDEV_DATA_DIR", help="Local data folder; default: the hub."),
+    budget_minutes: Optional[float] = typer.Option(
+        None, min=0, help="Wall-clock budget the run is sized to (overrides the config's budget.minutes; 0: none)."
+    ),
 ) -> None:
     """Invent merge algorithms, score them, train the generator by DPO, repeat; then test the best and report."""
     from evals.data import resolve_data_dir
@@ -200,6 +203,9 @@ def discover_command(
         if source is None:
             raise UserError("give --config (or --resume with an existing --out)")
         settings = DiscoveryConfig.load(source)
+        if budget_minutes is not None:
+            limit = budget_minutes or None
+            settings = settings.model_copy(update={"budget": settings.budget.model_copy(update={"minutes": limit})})
         data = resolve_data_dir(settings.data_dir or data_dir)
         refuse_contamination(settings.experts, settings.task, data)
         try:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox import SandboxLimits
 from seeds.embedded import DEFAULT_SEED
+from selfdev.budget import BudgetConfig
 from selfdev.candidates import CascadeConfig
 from seeds.configfile import FilterSpec, TaskName, load_yaml_model
 from selfdev.dpo import DPOSettings
@@ -115,6 +116,9 @@ class DiscoveryConfig(BaseModel):
     backend: BackendOptions = BackendOptions()
     sandbox: dict[str, Any] = {}  # SandboxLimits fields
     distributed: DistributedConfig = DistributedConfig()
+    budget: BudgetConfig = Field(
+        BudgetConfig(minutes=None), description="a wall-clock budget the run is sized to (none by default)"
+    )
     # mergekit baselines tuned on the first cascade slice; method -> parameter -> values. Empty: none.
     baselines: dict[str, dict[str, list[GridValue]]] = {}
 

@@ -24,6 +24,7 @@ import contextlib
 import functools
 import gc
 import json
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -31,8 +32,9 @@ from evals.data import resolve_data_dir
 from evals.tasks import Example, get_task
 from sandbox import SandboxWorker
 from seeds import resolve_model
-from selfdev import scores
+from selfdev import budget, scores
 from selfdev.archive import Archive, Candidate
+from selfdev.budget import Deadline
 from selfdev.candidates import CandidateQueue, Job, LocalScoring, Scoring, ScorerSpec, Screen, run_jobs
 from selfdev.config import DiscoveryConfig
 from selfdev.dpo import train_dpo
@@ -51,8 +53,11 @@ Log = Callable[[str], None]
 
 
 class Discovery:
-    def __init__(self, config: DiscoveryConfig, run: RunDir, *, data_dir: Path | None = None, log: Log = print) -> None:
-        self.config, self.run, self.log = config, run, log
+    def __init__(
+        self, config: DiscoveryConfig, run: RunDir, *, data_dir: Path | None = None, log: Log = print,
+        deadline: Deadline | None = None,
+    ) -> None:
+        self.config, self.run, self.log, self.deadline = config, run, log, deadline
         self.task = get_task(config.task)
         self.data_dir = resolve_data_dir(config.data_dir) if config.data_dir else data_dir
         self.seed_path = resolve_model(config.seed)
@@ -81,8 +86,16 @@ class Discovery:
                 replies = self.sample(it, num_experts=len(experts))
                 with self.scoring(actors) as scoring:
                     self.evaluate_iteration(it, replies, scoring)
-                if it < self.config.iterations - 1:
-                    self.train_generator(it)
+                if it == self.config.iterations - 1:
+                    break
+                if self.deadline is not None and not self.deadline.affords_iteration():
+                    self.log(
+                        f"budget: {self.deadline.left() / 60:.1f} min left, not enough for another iteration before "
+                        f"selection and test; stopping after iteration {it}"
+                    )
+                    self.archive.set_meta("budget_stopped_after", it)
+                    break
+                self.train_generator(it)
             with self.scoring(actors) as scoring:
                 self.select(scoring)
                 self.evaluate_test(scoring)
@@ -190,10 +203,12 @@ class Discovery:
                 jobs.append(Job(ta, full=True))
             else:
                 self.archive.add(ta)
-        for reference in run_jobs(scoring, jobs):
-            self.archive.add(reference)
-            score = "–" if reference.dev is None else reference.dev.describe()
-            self.log(f"reference {reference.name}: search-dev {score} ({reference.status})")
+        with LoopProgress.simple("references on search-dev", len(jobs)) as advance:
+            for reference in run_jobs(scoring, jobs):
+                self.archive.add(reference)
+                score = "–" if reference.dev is None else reference.dev.describe()
+                self.log(f"reference {reference.name}: search-dev {score} ({reference.status})")
+                advance(1)
 
     @functools.cached_property
     def proposer(self) -> Proposer:
@@ -305,11 +320,44 @@ def discover(config: DiscoveryConfig, out: Path, *, resume: bool = False, data_d
     if resume and not run.archive.exists():
         raise UserError(f"nothing to resume: {run.archive} does not exist")
     out.mkdir(parents=True, exist_ok=True)
+    deadline = None
+    if config.budget.minutes is not None:
+        config, deadline = _keep_to_budget(config, run, resume=resume, data_dir=data_dir, log=log)
     if not run.config.exists():
         config.dump(run.config)
-    discovery = Discovery(config, run, data_dir=data_dir, log=log)
+    discovery = Discovery(config, run, data_dir=data_dir, log=log, deadline=deadline)
     try:
         discovery.run_all()
     finally:
         discovery.archive.close()
     return run
+
+
+def _keep_to_budget(
+    config: DiscoveryConfig, run: RunDir, *, resume: bool, data_dir: Path | None, log: Log
+) -> tuple[DiscoveryConfig, Deadline | None]:
+    """The config sized to its budget by a plan made now (a new run) or read back (a resumed one)."""
+    plan = budget.Plan.load(run.plan)
+    if plan is None and resume:
+        log("budget: this run was started without a plan; it goes on as configured")
+        return config, None
+    if plan is None:
+        started = time.time()
+        log(f"budget: measuring this machine on {config.budget.probe_problems} search-dev problems")
+        seed = str(resolve_model(config.seed))
+        throughput = run_isolated(budget.measure, config, seed, resolve_data_dir(config.data_dir) or data_dir, log=log)
+        sizes = get_task(config.task).split_sizes
+        plan = budget.plan(
+            config, throughput, dev_size=sizes["dev"], test_size=sizes["test"], experts_cached=budget.experts_cached(config)
+        )
+        plan.started_at = started
+        plan.save(run.plan)
+    else:
+        log(f"budget: keeping the plan in {run.plan}")
+        if run.archive.exists():  # the time spent before a crash counts, the time it lay dead does not
+            with Archive(run.archive) as archive:
+                last = max((c.created_at for c in archive.candidates(kind=None)), default=plan.started_at)
+            plan.started_at = time.time() - (last - plan.started_at)
+    for line in plan.describe():
+        log(line)
+    return plan.apply(config), budget.Deadline(plan)

@@ -20,6 +20,11 @@ class RunDir:
         return self.root / "config.yaml"
 
     @property
+    def plan(self) -> Path:
+        """The budget plan (selfdev.budget), kept so a resumed run keeps its sizes."""
+        return self.root / "plan.json"
+
+    @property
     def archive(self) -> Path:
         return self.root / "archive.sqlite"
 

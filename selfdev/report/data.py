@@ -17,6 +17,7 @@ import yaml
 
 from selfdev import scores
 from selfdev.archive import Archive, Candidate
+from selfdev.budget import Plan
 from selfdev.run_dir import RunDir
 from selfdev.scores import Estimate, Evaluation, Paired
 
@@ -258,6 +259,8 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
     top = [_row(c) for c in scores.ranked(measured)[:top_k]]
     tested = references + baselines + [_row(c) for c in generated if c.id == selected]
     test = _test_rows(tested)
+    plan = Plan.load(run.plan)
+    budget_notes = [] if plan is None else [f"Budget plan: {line}" for line in plan.describe()]
     return RunSummary(
         run_dir=str(run.root),
         task=config.get("task"),
@@ -270,7 +273,7 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
         top=top,
         selected=selected,
         test=test,
-        notes=_notes(test, selected, finished),
+        notes=budget_notes + _notes(test, selected, finished),
         scores_by_iteration={i: [c.dev.prefix(slices[0]).accuracy for c in measured if c.iteration == i] for i in iterations},
         evaluation_order=[(e.accuracy, *e.interval()) for e in first],
     )

@@ -1,0 +1,400 @@
+"""A wall-clock budget for a discovery run: measure this machine, size the run to fit, keep to it.
+
+A new run starts with a short measurement (`measure`): the seed evaluates a few
+search-dev problems in the discovery evaluation's dtype, and again in the
+debate's dtype where that differs (bf16 is 3-15x float32 on some CPUs and 1/16
+on others). `plan` estimates every stage from those two figures and scales the
+run's problem counts (search-dev slices, selection-dev, test) by one factor so
+the estimate fills the budget; the plan is printed before anything else runs
+and saved as plan.json in the run folder, where a resumed run reads it back.
+While the run goes, `Deadline.affords` skips discovery iterations that would
+not leave time for selection and test. The report states what was cut and what
+the cut costs in the smallest difference the run can still detect.
+
+The stage costs are in units of one measured evaluation; their constants were
+fitted to the stage times of timed `make run`s (see the constants' comments).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from selfdev.scores import detectable_difference
+
+if TYPE_CHECKING:
+    from selfdev.config import DiscoveryConfig
+
+# -- the cost model ---------------------------------------------------------------------------
+# An evaluation of N problems in one batch costs probe * (FIXED + (1 - FIXED) * N / probe_n): a batch
+# decodes until its longest answer ends, so part of its time does not shrink with fewer rows
+# (10 problems took 40 s and 30 took 82 s on a 2-core Xeon: 53% fixed at 8).
+FIXED = 0.45
+PHASE_SECONDS = 30.0  # a scoring phase stages the task vectors and loads an evaluation model
+CANDIDATE_SECONDS = 6.0  # probe in the sandbox, merge, weight swap
+SLOW_MERGES = {"ties": 100.0, "dare_ties": 100.0, "breadcrumbs": 100.0, "dare_linear": 100.0}  # mergekit, 2 cores
+MERGE_SECONDS = 10.0  # other mergekit methods
+# The debate: one problem is agents x rounds answers of up to 384 tokens, round 2's prompts carry the
+# others' answers; 1.5 problem-evaluations per answer matched the held-out (195 s) and training (450 s) debates.
+DEBATE_PER_ANSWER = 1.5
+SFT_PROBES = 7.0  # three LoRA SFTs of the embedded recipe took 257 s where one probe took ~36 s
+DPO_PROBES = 1.5  # one DPO step of the embedded default: 54 s
+SAMPLE_PER_PROBLEM = 1.25  # a 320-token reply costs about one evaluated problem's generation
+EXECUTABLE_RATE = 0.25  # the embedded seed's share of replies that run (0/12 and 2-4/12 in earlier runs)
+EXPERT_LOAD_SECONDS = 60.0
+
+
+class BudgetConfig(BaseModel):
+    """How long the whole run may take, and how the run is sized to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: float | None = Field(
+        55.0, gt=0, description="wall-clock budget of the run (experts, baselines, discovery, test); None: none"
+    )
+    fill: float = Field(0.9, gt=0, le=1, description="share of the budget the plan fills, the rest is margin")
+    probe_problems: int = Field(8, ge=2, description="search-dev problems the seed evaluates to measure the machine")
+    min_scale: float = Field(0.25, gt=0, description="problem counts are never cut below this share of the config's")
+    max_scale: float = Field(2.0, ge=1, description="nor raised above this share (a fast machine gets more problems)")
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Seconds the seed took to evaluate `problems` search-dev problems in each dtype."""
+
+    problems: int
+    eval_seconds: float  # discovery evaluation's dtype (float32)
+    debate_seconds: float  # the debate's dtype (auto)
+    eval_dtype: str
+    debate_dtype: str
+    cpu_capability: str
+
+    def eval(self, n: float, *, debate: bool = False) -> float:
+        """Estimated seconds to evaluate `n` problems (0 for none)."""
+        if n <= 0:
+            return 0.0
+        probe = self.debate_seconds if debate else self.eval_seconds
+        return probe * (FIXED + (1 - FIXED) * n / self.problems)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What the plan sizes: problem counts of every split, samples, iterations, baselines' grid, expert training."""
+
+    slices: list[int]
+    selection: int
+    test: int
+    samples: int
+    iterations: int
+    baselines: dict = field(default_factory=dict)  # method -> parameter -> values
+    debate_overrides: dict = field(default_factory=dict)  # laid over the experts' debate config
+
+
+@dataclass
+class Plan:
+    budget_minutes: float
+    throughput: Throughput
+    requested: Sizes
+    planned: Sizes
+    scale: float
+    estimate: dict[str, float]  # stage -> seconds
+    experts_cached: bool
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.estimate.values())
+
+    def cuts(self) -> list[str]:
+        """What the plan changed against the config, and what it costs in detectable difference."""
+        out = []
+        r, p = self.requested, self.planned
+        for label, before, after in (
+            ("search-dev problems", r.slices[-1], p.slices[-1]),
+            ("selection-dev problems", r.selection, p.selection),
+            ("test problems", r.test, p.test),
+        ):
+            if before != after:
+                out.append(
+                    f"{label}: {before} -> {after} (smallest detectable paired difference "
+                    f"{detectable_difference(before):.2f} -> {detectable_difference(after):.2f})"
+                )
+        if r.samples != p.samples:
+            out.append(f"samples per iteration: {r.samples} -> {p.samples}")
+        if r.iterations != p.iterations:
+            out.append(f"iterations: {r.iterations} -> {p.iterations}")
+        if r.baselines != p.baselines:
+            out.append(f"baselines' grid: {_points(r.baselines)} -> {_points(p.baselines)} points (middle values kept)")
+        if r.debate_overrides != p.debate_overrides:
+            out.append(f"expert training: {p.debate_overrides}")
+        return out
+
+    def describe(self) -> list[str]:
+        t = self.throughput
+        lines = [
+            f"budget: {self.budget_minutes:.0f} min; this machine ({t.cpu_capability}) evaluated {t.problems} problems "
+            f"in {t.eval_seconds:.0f} s ({t.eval_dtype}, discovery) and {t.debate_seconds:.0f} s ({t.debate_dtype}, debate)",
+            f"plan: problem counts x{self.scale:.2f}: search-dev slices {self.planned.slices}, selection-dev "
+            f"{self.planned.selection}, test {self.planned.test}; {self.planned.iterations} iterations of "
+            f"{self.planned.samples} samples",
+            "estimate: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in self.estimate.items() if v > 0)
+            + f" = {self.total_seconds / 60:.1f} min",
+        ]
+        cuts = self.cuts()
+        return lines + ([f"cut: {c}" for c in cuts] if cuts else ["nothing cut: the config fits the budget"])
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Plan | None":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        return cls(
+            **{
+                **data,
+                "throughput": Throughput(**data["throughput"]),
+                "requested": Sizes(**data["requested"]),
+                "planned": Sizes(**data["planned"]),
+            }
+        )
+
+    def apply(self, config: "DiscoveryConfig") -> "DiscoveryConfig":
+        """`config` with the planned sizes."""
+        p = self.planned
+        return config.model_copy(
+            update={
+                "iterations": p.iterations,
+                "cascade": config.cascade.model_copy(update={"slices": list(p.slices)}),
+                "selection": config.selection.model_copy(update={"problems": p.selection}),
+                "test": config.test.model_copy(update={"limit": p.test}),
+                "generator": config.generator.model_copy(update={"samples_per_iteration": p.samples}),
+                "baselines": p.baselines,
+                "experts": config.experts.model_copy(update={"debate_overrides": p.debate_overrides}),
+            }
+        )
+
+
+# -- estimating -------------------------------------------------------------------------------
+
+
+def requested_sizes(config: "DiscoveryConfig", test_size: int) -> Sizes:
+    return Sizes(
+        slices=list(config.cascade.slices),
+        selection=config.selection.problems,
+        test=config.test.limit or test_size,
+        samples=config.generator.samples_per_iteration,
+        iterations=config.iterations,
+        baselines=config.baselines,
+        debate_overrides=config.experts.debate_overrides,
+    )
+
+
+def scaled(sizes: Sizes, factor: float, *, dev_size: int, test_size: int) -> Sizes:
+    """Problem counts times `factor` (at least 5 problems a slice, increasing, within the splits)."""
+    slices: list[int] = []
+    for n in sizes.slices:
+        slices.append(max(5, round(n * factor), slices[-1] + 1 if slices else 0))
+    selection = max(5, round(sizes.selection * factor))
+    if slices[-1] + selection > dev_size:  # search-dev and selection-dev share the dev split
+        shrink = dev_size / (slices[-1] + selection)
+        slices = sorted({max(1, int(n * shrink)) for n in slices})
+        selection = dev_size - slices[-1]
+    test = min(test_size, max(10, round(sizes.test * factor)))
+    return replace(sizes, slices=slices, selection=selection, test=test)
+
+
+def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_cached: bool) -> dict[str, float]:
+    """Seconds per stage of a run of `config` at `sizes` on a machine with throughput `t`."""
+    search = sizes.slices[-1]
+    return {
+        "experts": EXPERT_LOAD_SECONDS if experts_cached else _experts(config, sizes.debate_overrides, t),
+        "baselines": _baselines(sizes.baselines, search, sizes.test, t),
+        "references": PHASE_SECONDS + 2 * (CANDIDATE_SECONDS + _cascade(sizes.slices, t)),
+        "iterations": sizes.iterations * iteration_seconds(config, sizes, t)
+        + (sizes.iterations - 1) * DPO_PROBES * t.eval_seconds,
+        "selection": PHASE_SECONDS + config.selection.finalists * (CANDIDATE_SECONDS + t.eval(sizes.selection)),
+        "test": PHASE_SECONDS + 3 * (CANDIDATE_SECONDS + t.eval(sizes.test)),
+    }
+
+
+def iteration_seconds(config: "DiscoveryConfig", sizes: Sizes, t: Throughput) -> float:
+    """Sampling and the cascade of one iteration (candidates that run go on to the last slice unless cut)."""
+    tokens = config.generator.max_new_tokens / 256  # a GSM8K answer's token limit
+    sampling = t.eval(sizes.samples * SAMPLE_PER_PROBLEM * tokens)
+    executable = sizes.samples * EXECUTABLE_RATE
+    return sampling + PHASE_SECONDS + sizes.samples * 1.0 + executable * (CANDIDATE_SECONDS + _cascade(sizes.slices, t))
+
+
+def _cascade(slices: list[int], t: Throughput) -> float:
+    # Only a slice's new problems are generated when a candidate goes on.
+    return sum(t.eval(b - a) for a, b in zip([0] + slices, slices))
+
+
+def _points(baselines: dict) -> int:
+    return sum(math.prod(len(v) for v in grid.values()) if grid else 1 for grid in baselines.values())
+
+
+def _baselines(baselines: dict, search: int, test: int, t: Throughput) -> float:
+    if not baselines:
+        return 0.0
+    points, merges = 1, 0.0  # the seed, then every grid point
+    for method, grid in baselines.items():
+        count = math.prod(len(v) for v in grid.values()) if grid else 1
+        points += count
+        merges += (count + 1) * SLOW_MERGES.get(method, MERGE_SECONDS)  # the tuned point is merged again for test
+    return PHASE_SECONDS + merges + points * t.eval(search) + len(baselines) * t.eval(test)
+
+
+def _experts(config: "DiscoveryConfig", overrides: dict, t: Throughput) -> float:
+    if config.experts.debate is None:
+        return EXPERT_LOAD_SECONDS
+    from seeds.debate import load_debate_config
+
+    debate = load_debate_config(config.experts.debate, overrides)
+    answers = debate.debate.agents * debate.debate.rounds * DEBATE_PER_ANSWER
+    train = sum(source.limit for source in debate.train)
+    held_out = debate.evaluation.limit if debate.evaluation.experts or debate.evaluation.system else 0
+    seed_debate = t.eval(held_out * answers, debate=True)
+    experts_eval = debate.debate.agents * t.eval(held_out, debate=True)
+    return seed_debate + t.eval(train * answers, debate=True) + SFT_PROBES * t.eval_seconds + experts_eval + EXPERT_LOAD_SECONDS
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None) -> Throughput:
+    """Time the seed on the first `probe_problems` search-dev problems, in the evaluation's and the debate's dtype.
+
+    Run it in a process of its own (`selfdev.isolated.run_isolated`): the models it loads go when it ends.
+    """
+    import torch
+
+    from evals.backends.dtype import resolve_dtype
+    from evals.backends.registry import load_backend
+    from evals.evaluate import evaluate
+    from evals.tasks import get_task
+
+    task = get_task(config.task)
+    problems = task.examples("dev", data_dir, config.budget.probe_problems)
+    options = config.backend.model_dump(exclude={"name"})
+    eval_dtype = resolve_dtype(options.pop("dtype"), "cpu")
+    debate_dtype = eval_dtype
+    if config.experts.debate is not None:
+        from seeds.debate import load_debate_config
+
+        debate = load_debate_config(config.experts.debate, config.experts.debate_overrides)
+        debate_dtype = resolve_dtype(debate.backend.dtype, "cpu")
+
+    def seconds(dtype: str) -> float:
+        backend = load_backend(config.backend.name, seed, dtype=dtype, **options)
+        start = time.perf_counter()
+        evaluate(backend, task, problems, progress=False)
+        return time.perf_counter() - start
+
+    eval_seconds = seconds(eval_dtype)
+    debate_seconds = eval_seconds if debate_dtype == eval_dtype else seconds(debate_dtype)
+    return Throughput(
+        len(problems), eval_seconds, debate_seconds, eval_dtype, debate_dtype, torch.backends.cpu.get_cpu_capability()
+    )
+
+
+def experts_cached(config: "DiscoveryConfig") -> bool:
+    """Whether the run's debate experts are already built (then the experts stage only loads them)."""
+    if config.experts.debate is None:
+        return True
+    from seeds.debate import default_out_dir, load_debate_config
+
+    debate = load_debate_config(config.experts.debate, config.experts.debate_overrides)
+    return (default_out_dir(debate) / "experts.json").is_file()
+
+
+# -- planning ---------------------------------------------------------------------------------
+
+
+def _middle(values: list) -> list:
+    return [values[len(values) // 2]]
+
+
+def _cuts(config: "DiscoveryConfig") -> list[tuple[str, Callable[[Sizes], Sizes]]]:
+    """What the plan gives up, in order, when the smallest problem counts do not fit."""
+
+    def one_point(s: Sizes) -> Sizes:
+        return replace(s, baselines={m: {k: _middle(v) for k, v in g.items()} for m, g in s.baselines.items()})
+
+    def fewer_debate_problems(s: Sizes) -> Sizes:
+        if config.experts.debate is None:
+            return s
+        from seeds.debate import load_debate_config
+
+        debate = load_debate_config(config.experts.debate, s.debate_overrides)
+        train = [{**p.model_dump(), "limit": max(4, p.limit // 2)} for p in debate.train]
+        held_out = {"limit": max(4, debate.evaluation.limit // 2)}
+        return replace(s, debate_overrides={**s.debate_overrides, "train": train, "evaluation": held_out})
+
+    def fewer_samples(s: Sizes) -> Sizes:
+        return replace(s, samples=max(4, s.samples // 2))
+
+    def one_iteration(s: Sizes) -> Sizes:
+        return replace(s, iterations=1)
+
+    return [("baselines", one_point), ("experts", fewer_debate_problems), ("experts", fewer_debate_problems),
+            ("samples", fewer_samples), ("iterations", one_iteration)]
+
+
+def plan(config: "DiscoveryConfig", t: Throughput, *, dev_size: int, test_size: int, experts_cached: bool) -> Plan:
+    """The largest scale of the problem counts (within min/max_scale) whose estimate fits `fill` of the budget.
+
+    When even the smallest does not fit, `_cuts` are made one after another until it does (or none is left).
+    """
+    budget = config.budget
+    requested = requested_sizes(config, test_size)
+    target = budget.fill * budget.minutes * 60
+
+    def total(sizes: Sizes) -> float:
+        return sum(estimate(config, sizes, t, experts_cached=experts_cached).values())
+
+    def largest(base: Sizes) -> tuple[float, Sizes]:
+        lo, hi = budget.min_scale, budget.max_scale
+        if total(scaled(base, hi, dev_size=dev_size, test_size=test_size)) <= target:
+            return hi, scaled(base, hi, dev_size=dev_size, test_size=test_size)
+        for _ in range(30):  # bisection on the scale: the estimate grows with it
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if total(scaled(base, mid, dev_size=dev_size, test_size=test_size)) <= target else (lo, mid)
+        return lo, scaled(base, lo, dev_size=dev_size, test_size=test_size)
+
+    base = requested
+    factor, sizes = largest(base)
+    for _, cut in _cuts(config):
+        if total(sizes) <= target:
+            break
+        base = cut(base)
+        factor, sizes = largest(base)
+    return Plan(budget.minutes, t, requested, sizes, factor, estimate(config, sizes, t, experts_cached=experts_cached),
+                experts_cached)
+
+
+@dataclass
+class Deadline:
+    """Keeps a running plan to its budget: an iteration starts only if selection and test still fit after it."""
+
+    plan: Plan
+    clock: Callable[[], float] = time.time
+
+    def left(self) -> float:
+        return self.plan.budget_minutes * 60 - (self.clock() - self.plan.started_at)
+
+    def affords_iteration(self) -> bool:
+        e = self.plan.estimate
+        iteration = e["iterations"] / max(1, self.plan.planned.iterations)
+        return self.left() >= iteration + e["selection"] + e["test"]

@@ -1,0 +1,84 @@
+"""The wall-clock budget: the plan fits, cuts in order, says what each cut costs, survives a resume, stops iterations."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfdev import budget
+from selfdev.config import DiscoveryConfig
+
+
+def config(**overrides) -> DiscoveryConfig:
+    data = {
+        "experts": {"models": ["a", "b", "c"]},
+        "iterations": 2,
+        "cascade": {"slices": [10, 30]},
+        "selection": {"finalists": 2, "problems": 30},
+        "test": {"limit": 60},
+        "generator": {"samples_per_iteration": 12},
+        "baselines": {"task_arithmetic": {"weight": [0.2, 0.4, 0.6]}, "ties": {"weight": [0.4], "density": [0.5]}},
+        "budget": {"minutes": 55},
+    }
+    data.update(overrides)
+    return DiscoveryConfig.model_validate(data)
+
+
+def throughput(seconds: float) -> budget.Throughput:
+    return budget.Throughput(8, seconds, seconds, "float32", "float32", "AVX2")
+
+
+def plan(seconds: float, **overrides) -> budget.Plan:
+    return budget.plan(config(**overrides), throughput(seconds), dev_size=100, test_size=1000, experts_cached=True)
+
+
+def test_eval_cost_grows_with_problems_and_has_a_fixed_part():
+    t = throughput(40)
+    assert t.eval(8) == pytest.approx(40) and t.eval(0) == 0
+    assert t.eval(4) > 20 and t.eval(16) < 80 and t.eval(16) > t.eval(8)
+
+
+def test_a_fast_machine_gets_more_problems_a_slow_one_fewer_and_both_fit():
+    fast, slow = plan(2), plan(40)
+    assert fast.scale > 1 and fast.planned.test > 60 and not any("->" in c and "test" in c and "60 -> " not in c for c in fast.cuts())
+    assert slow.scale < 1 and slow.planned.slices[-1] < 30
+    for p in (fast, slow):
+        assert p.total_seconds <= 0.9 * 55 * 60
+        s = p.planned
+        assert s.slices == sorted(s.slices) and s.slices[-1] + s.selection <= 100  # search and selection share dev
+    cut = next(c for c in slow.cuts() if c.startswith("test problems"))
+    assert "smallest detectable paired difference 0.20 ->" in cut
+
+
+def test_when_nothing_fits_cuts_come_in_order_and_are_said():
+    p = plan(400)
+    cuts = " | ".join(p.cuts())
+    assert p.scale == pytest.approx(0.25)
+    assert "baselines' grid: 4 -> 2 points" in cuts and p.planned.baselines["task_arithmetic"] == {"weight": [0.4]}
+    assert p.planned.samples < 12 and p.planned.iterations == 1
+    assert any(line.startswith("estimate:") for line in p.describe())
+
+
+def test_plan_round_trip_and_apply(tmp_path):
+    p = plan(40)
+    p.save(tmp_path / "plan.json")
+    back = budget.Plan.load(tmp_path / "plan.json")
+    assert back == p
+    applied = back.apply(config())
+    assert applied.cascade.slices == p.planned.slices and applied.test.limit == p.planned.test
+    assert applied.selection.problems == p.planned.selection and applied.iterations == p.planned.iterations
+    assert budget.Plan.load(tmp_path / "missing.json") is None
+
+
+def test_deadline_stops_an_iteration_that_would_crowd_out_selection_and_test():
+    p = plan(40)
+    now = [p.started_at]
+    deadline = budget.Deadline(p, clock=lambda: now[0])
+    assert deadline.affords_iteration()
+    now[0] += 55 * 60 - (p.estimate["selection"] + p.estimate["test"]) + 1
+    assert not deadline.affords_iteration() and deadline.left() > 0
+
+
+def test_budget_is_off_by_default_and_validated():
+    assert DiscoveryConfig.model_validate({"experts": {"models": ["a"]}}).budget.minutes is None
+    with pytest.raises(ValueError):
+        config(budget={"minutes": -1})
