@@ -43,6 +43,27 @@ def load_generator(model_path: str, adapter: Path | None, dtype: torch.dtype = t
     return model.eval()
 
 
+# Tokens of a reply that must fit after the prompt for a pair to teach anything.
+MIN_REPLY_TOKENS = 32
+
+
+def fitting_pairs(model_path: str, pairs: Sequence[PreferencePair], max_length: int) -> list[PreferencePair]:
+    """The pairs whose prompt leaves room for a reply within `max_length` tokens.
+
+    trl drops the others silently (their replies would be truncated away); an
+    `evolve` prompt carries its parents' code and can be that long.
+    """
+    tokenizer = load_tokenizer(model_path)
+    room = max_length - MIN_REPLY_TOKENS
+
+    def prompt_tokens(prompt: str) -> int:
+        text = tokenizer.apply_chat_template(json.loads(prompt), add_generation_prompt=True, tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    lengths = {prompt: prompt_tokens(prompt) for prompt in {p.prompt for p in pairs}}
+    return [p for p in pairs if lengths[p.prompt] <= room]
+
+
 def train_dpo(
     model_path: str,
     pairs: Sequence[PreferencePair],

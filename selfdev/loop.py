@@ -37,7 +37,7 @@ from selfdev.archive import Archive, Candidate
 from selfdev.budget import Deadline
 from selfdev.candidates import CandidateQueue, Job, LocalScoring, Scoring, ScorerSpec, Screen, run_jobs
 from selfdev.config import DiscoveryConfig
-from selfdev.dpo import train_dpo
+from selfdev.dpo import fitting_pairs, train_dpo
 from selfdev.errors import UserError
 from selfdev.experts_source import ExpertsSource, resolve_experts
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
@@ -265,12 +265,20 @@ class Discovery:
         if not preferences.pairs:
             self.log(f"iteration {iteration}: no preference pairs (no score differences); the generator is unchanged")
             return
+        pairs = fitting_pairs(self.generator_path, preferences.pairs, self.config.dpo.max_length)
+        if len(pairs) < len(preferences.pairs):
+            self.log(
+                f"iteration {iteration}: {len(preferences.pairs) - len(pairs)} of {len(preferences.pairs)} pairs "
+                f"dropped: their prompt leaves no room for a reply within dpo.max_length {self.config.dpo.max_length}"
+            )
+        if not pairs:
+            return
         self.log(
-            f"iteration {iteration}: DPO on {len(preferences.pairs)} pairs "
+            f"iteration {iteration}: DPO on {len(pairs)} pairs "
             f"({preferences.rejected_failures} of {preferences.rejected} rejected replies are failures)"
         )
         metrics = train_dpo(
-            self.generator_path, preferences.pairs, self.run.adapter(iteration), self.config.dpo,
+            self.generator_path, pairs, self.run.adapter(iteration), self.config.dpo,
             self.run.latest_adapter(iteration), extra_metrics=preferences.metrics(),
         )
         self.log(f"iteration {iteration}: DPO loss {metrics['train_loss']:.4f} over {metrics['steps']} steps")

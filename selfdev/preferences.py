@@ -79,9 +79,13 @@ def _rejected(scored: list[Candidate], failed: list[Candidate], chosen: list[Can
     return worst_ran + failed[:n_failed]
 
 
+def _pairable(candidates: list[Candidate]) -> list[Candidate]:
+    """The main arm's samples: not the control arm's (no DPO by design), not repairs (each answers its own prompt)."""
+    return [c for c in candidates if c.reply and c.arm == "main" and c.proposal != "repair"]
+
+
 def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> Preferences:
-    # The main arm's samples: not the control arm (no DPO by design), not repairs (each answers its own prompt).
-    pool = [c for c in archive.candidates(iteration) if c.reply and c.arm == "main" and c.proposal != "repair"]
+    pool = _pairable(archive.candidates(iteration))
     if len(pool) < 2:
         return Preferences([], 0, 0)
     scored = scores.ranked(c for c in pool if c.dev is not None)
@@ -90,7 +94,8 @@ def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> 
     n_bottom = max(1, math.floor(config.bottom_fraction * len(pool)))
     chosen = scored[:n_top]
     for earlier in range(iteration):
-        chosen += [c for c in archive.top(config.carry_over, earlier) if c.reply]
+        measured = (c for c in _pairable(archive.candidates(earlier)) if c.dev is not None and c.duplicate_of is None)
+        chosen += scores.ranked(measured)[: config.carry_over]
     if not chosen and config.references_as_fallback:
         chosen = [replace(r, reply=code_reply(r.code)) for r in archive.references() if r.code and r.dev is not None]
     rejected = _rejected(scored, failed, chosen, n_bottom, config.rejected_failure_share)

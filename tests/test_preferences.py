@@ -99,3 +99,38 @@ def test_scored_reference_code_is_chosen_when_nothing_generated_ran(tmp_path):
         scored = add(archive, 0, 10, 0.0)  # one generated candidate scored: the paper's rule applies again
         prefs = select_pairs(archive, 0, PreferenceConfig(bottom_fraction=0.2))
         assert {p.chosen_id for p in prefs.pairs} == {scored}
+
+
+def test_pairs_of_the_main_arms_samples_on_the_rejected_replys_prompt(tmp_path):
+    with Archive(tmp_path / "a.sqlite") as archive:
+        def put(index: int, score: float | None, prompt: str, **kw) -> int:
+            status = "ok" if score is not None else "runtime"
+            return archive.add(Candidate(0, index, status, reply=f"r{index}", prompt=prompt, dev=dev(score), **kw))
+
+        best = put(0, 0.5, "[1]")
+        worst = put(1, 0.1, "[1]")
+        control = put(2, 0.9, "[1]", arm="control")  # better, but sampled without DPO: never paired
+        repair = put(3, 0.8, "[2]", proposal="repair", parent_id=worst)  # answers its own prompt: never paired
+        put(4, 0.0, "[1]", arm="control")
+        config = PreferenceConfig(top_fraction=0.3, bottom_fraction=0.3, carry_over=0)
+        prefs = select_pairs(archive, 0, config)
+        assert [(p.chosen_id, p.rejected_id, p.prompt) for p in prefs.pairs] == [(best, worst, "[1]")]
+        # Carried over from an earlier iteration's (evolve) prompt: the pair trains on this iteration's prompt.
+        archive.add(Candidate(1, 0, "ok", reply="new best", prompt="[3]", dev=dev(0.3)))
+        archive.add(Candidate(1, 1, "ok", reply="new worst", prompt="[3]", dev=dev(0.0)))
+        carried = select_pairs(archive, 1, PreferenceConfig(top_fraction=0.5, bottom_fraction=0.5, carry_over=1))
+        assert (best, "[3]") in {(p.chosen_id, p.prompt) for p in carried.pairs}
+        assert not {control, repair} & {p.chosen_id for p in carried.pairs}
+
+
+def test_pairs_whose_prompt_leaves_no_room_for_a_reply_are_dropped(tiny_model_dir):
+    import json
+
+    from selfdev.dpo import MIN_REPLY_TOKENS, fitting_pairs
+    from selfdev.preferences import PreferencePair
+
+    short = json.dumps([{"role": "user", "content": "merge"}])
+    long = json.dumps([{"role": "user", "content": "merge the task vectors " * 200}])
+    pairs = [PreferencePair(short, "a", "b", 1, 2), PreferencePair(long, "a", "b", 3, 4)]
+    assert fitting_pairs(str(tiny_model_dir), pairs, 4096) == pairs
+    assert fitting_pairs(str(tiny_model_dir), pairs, 200 + MIN_REPLY_TOKENS) == pairs[:1]
