@@ -2,8 +2,9 @@
 
     experts -> task vectors -> baselines, references (seed, task arithmetic)
     for each iteration:
-        sample merge functions from the generator
+        sample merge functions from the generator (paper or evolve prompt; with a control arm: also without DPO)
         for each reply: extract -> sandbox probe -> dedupe -> merge -> cascade on search-dev -> archive
+        repair rounds: failed code and the sandbox's diagnosis -> a fixed version -> the same way (selfdev.proposing)
         DPO pairs (top 3% vs bottom 10%, plus earlier iterations' best) -> train the generator's LoRA
     re-score the top finalists on selection-dev (fresh problems) -> pick one
     test the pick and the references, once -> report
