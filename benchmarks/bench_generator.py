@@ -19,7 +19,7 @@ problems of --task over --experts, with the loop's scorer.
 Per arm: executable rate with its 95% Wilson interval; distinct fingerprints among executable candidates, and
 per 100 samples; the share of trivial ones among the executable (a plain mean, one expert alone, zeros:
 probed like candidates, equal fingerprints); sandbox failure statuses; generated tokens and seconds (sampling and
-probing, the generator loaded once) per executable candidate. `acceptance` compares evolve+repair with the best
+probing, the generator loaded once) per executable candidate; the most common failure reasons. `acceptance` compares evolve+repair with the best
 paper setting on issue 19's bars. Results go to stdout (a table) and --out (JSON).
 """
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,8 @@ class Arm:
             "trivial_share": per_exec(sum(c.fingerprint in trivial for c in ran)),  # None: nothing ran
             "trivial": sorted({trivial[c.fingerprint] for c in ran if c.fingerprint in trivial}),
             "failures": failures,
+            # What the sandbox said most often: the policy refusals to allow safely or explain in the prompt.
+            "top_reasons": Counter(f"{c.status}: {c.reason}" for c in self.candidates if not c.executable).most_common(8),
             "repairs": len(repairs),
             "repairs_executable": sum(c.executable for c in repairs),
             "tokens_per_executable": per_exec(self.tokens),

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from sandbox.api import IMPORTABLE
+
 REPO = Path(__file__).resolve().parents[1]
 
 MEAN = "```python\nimport torch\n\ndef merge(task_vectors):\n    return torch.stack(task_vectors).mean(dim=0)\n```"
@@ -61,6 +63,7 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     paper = arms["paper T=0.7"]
     assert (paper["executable"], paper["distinct_fingerprints"], paper["trivial"]) == (2, 1, ["mean"])
     assert paper["trivial_share"] == 1.0 and paper["failures"] == {"policy": 2}
+    assert paper["top_reasons"] == [("policy: import of 'os' is not allowed (importable: " + IMPORTABLE + ")", 2)]
     lo, hi = paper["executable_ci"]
     assert lo < paper["executable_rate"] == 0.5 < hi
     # The parents were scored: task arithmetic (the plain mean is trivial and left out).
