@@ -221,6 +221,34 @@ def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_ex
     assert rows[1, "evolve", "control"].sampled == 4
 
 
+def test_resume_inside_a_repair_round(tmp_path, tiny_model_dir, tiny_expert_dirs, monkeypatch):
+    generator = {"samples_per_iteration": 4, "max_new_tokens": 16, "batch_size": 8, "mode": "evolve", "repair_attempts": 2}
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, generator=generator, baselines={}, iterations=1)
+    run = RunDir(tmp_path / "run")
+    canned_generator(monkeypatch)
+    original = Screen.__call__
+
+    def crash_on_second_repair(self, candidate, **kw):
+        if candidate.proposal == "repair" and candidate.sample_index == 6:
+            raise KeyboardInterrupt  # killed while round 1 is evaluated
+        return original(self, candidate, **kw)
+
+    monkeypatch.setattr(Screen, "__call__", crash_on_second_repair)
+    with pytest.raises(KeyboardInterrupt):
+        discover(config, run.root, log=lambda _: None)
+    with Archive(run.archive) as archive:
+        before = {c.sample_index: c.id for c in archive.candidates(0)}
+    assert sorted(before) == [0, 1, 2, 3, 5] and run.repairs(0, 1).is_file()
+
+    monkeypatch.setattr(Screen, "__call__", original)
+    discover(config, run.root, resume=True, log=lambda _: None)
+    with Archive(run.archive) as archive:
+        after = {c.sample_index: c for c in archive.candidates(0)}
+    assert sorted(after) == [0, 1, 2, 3, 5, 6, 10]
+    assert all(after[i].id == before[i] for i in before), "finished candidates were evaluated again"
+    assert (after[6].parent_id, after[10].parent_id) == (after[2].id, after[6].id)
+
+
 def test_bad_config_is_one_line_error(tmp_path):
     from selfdev.config import ConfigError
 
