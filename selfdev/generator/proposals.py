@@ -84,8 +84,8 @@ def select_parents(pool: Iterable[Candidate], k: int, trivial: Iterable[str] = (
 
 def evolve_messages(num_experts: int, parents: list[Candidate]) -> list[dict[str, str]]:
     """The `evolve` proposal: the task, the rules, and `parents` with their scores."""
-    shown = "".join(
-        f"Algorithm {i} (accuracy {p.dev.describe()}):\n```python\n{p.code.rstrip()}\n```\n\n"
+    shown = "\n".join(
+        f"Algorithm {i} (accuracy {p.dev.describe()}):\n```python\n{p.code.rstrip()}\n```\n"
         for i, p in enumerate(parents, 1)
     )
     return messages(task_text(num_experts) + EVOLVE_ASK.format(parents=shown))
