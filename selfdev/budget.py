@@ -229,11 +229,21 @@ def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_
 
 
 def iteration_seconds(config: "DiscoveryConfig", sizes: Sizes, t: Throughput) -> float:
-    """Sampling and the cascade of one iteration (candidates that run go on to the last slice unless cut)."""
-    tokens = config.generator.max_new_tokens / 256  # a GSM8K answer's token limit
-    sampling = t.eval(sizes.samples * SAMPLE_PER_PROBLEM * tokens)
-    executable = sizes.samples * EXECUTABLE_RATE
-    return sampling + PHASE_SECONDS + sizes.samples * 1.0 + executable * (CANDIDATE_SECONDS + _cascade(sizes.slices, t))
+    """Sampling and the cascade of one iteration (candidates that run go on to the last slice unless cut).
+
+    A control arm samples as many again (after the first iteration; counted in every one, to be safe); each
+    repair round samples again for the candidates that failed.
+    """
+    g = config.generator
+    tokens = g.max_new_tokens / 256  # a GSM8K answer's token limit
+    failing, replies = 1 - EXECUTABLE_RATE, 1.0
+    for _ in range(g.repair_attempts):
+        replies += failing
+        failing *= 1 - EXECUTABLE_RATE
+    replies *= sizes.samples * (2 if g.control else 1)
+    sampling = t.eval(replies * SAMPLE_PER_PROBLEM * tokens)
+    executable = replies * EXECUTABLE_RATE
+    return sampling + PHASE_SECONDS + replies * 1.0 + executable * (CANDIDATE_SECONDS + _cascade(sizes.slices, t))
 
 
 def _cascade(slices: list[int], t: Throughput) -> float:

@@ -82,3 +82,11 @@ def test_budget_is_off_by_default_and_validated():
     assert DiscoveryConfig.model_validate({"experts": {"models": ["a"]}}).budget.minutes is None
     with pytest.raises(ValueError):
         config(budget={"minutes": -1})
+
+
+def test_control_arm_and_repairs_are_counted():
+    t = throughput(40)
+    plain = budget.iteration_seconds(config(), budget.requested_sizes(config(), 1000), t)
+    for generator in ({"control": True}, {"repair_attempts": 2}):
+        c = config(generator={"samples_per_iteration": 12, **generator})
+        assert budget.iteration_seconds(c, budget.requested_sizes(c, 1000), t) > 1.3 * plain
