@@ -143,7 +143,8 @@ class Candidate:
 
     def _guarded(self, ctx: CallContext, wall_seconds: float, fn: Any, *args: Any, candidate_code: bool = True) -> Any:
         """fn(*args) under the call's limits; candidate code also under the write guard."""
-        torch.manual_seed(ctx.seed)
+        if candidate_code:
+            torch.manual_seed(ctx.seed)
         runtime.activate(ctx)
         try:
             with warnings.catch_warnings(record=True) as caught:
