@@ -12,6 +12,7 @@ from sandbox import SandboxLimits
 from seeds.embedded import DEFAULT_SEED
 from selfdev.budget import BudgetConfig
 from selfdev.candidates import CascadeConfig
+from evals.backends.dtype import DtypeName
 from seeds.configfile import FilterSpec, TaskName, load_yaml_model
 from selfdev.dpo import DPOSettings
 from selfdev.errors import UserError
@@ -38,6 +39,9 @@ class GeneratorConfig(BaseModel):
     top_p: float = Field(0.95, gt=0, le=1)
     batch_size: int = Field(12, ge=1)
     # paper: the fixed one-shot prompt; evolve: the prompt shows `parents` of the run's best, distinct algorithms
+    # The generator carries its DPO adapter merged into its weights; a small update that bf16 rounding would erase,
+    # so "precise": bfloat16x2 where bf16 is fast (evals.backends.split_precision), float32 elsewhere.
+    dtype: DtypeName = "precise"
     mode: Literal["paper", "evolve"] = "paper"
     parents: int = Field(3, ge=1, description="evolve: scored, distinct, non-trivial parents shown in the prompt")
     repair_attempts: int = Field(

@@ -26,7 +26,7 @@ import torch
 
 from evals.progress import note
 
-DtypeName = Literal["auto", "float32", "bfloat16", "float16"]
+DtypeName = Literal["auto", "precise", "float32", "bfloat16", "bfloat16x2", "float16"]
 Device = Literal["cpu", "cuda"]
 MATMUL_SHAPE = (96, 896, 4864)  # rows, hidden, intermediate
 BF16_MIN_SPEEDUP = 1.5  # below this bf16's precision is not worth its gain
@@ -105,7 +105,13 @@ def _cuda_dtype() -> str:
 
 
 def resolve_dtype(name: str, device: Device) -> str:
-    """`name` itself, or for "auto" what runs fast on `device` here."""
+    """`name` itself, or for "auto" what runs fast on `device` here.
+
+    "precise" is for models whose small weight differences matter (merged models): bfloat16x2
+    (evals.backends.split_precision) where bfloat16 is fast, float32 elsewhere.
+    """
+    if name == "precise":
+        return "bfloat16x2" if resolve_dtype("auto", device) == "bfloat16" else "float32"
     if name != "auto":
         return name
     return _cuda_dtype() if device == "cuda" else cpu_dtype_choice().dtype

@@ -21,6 +21,7 @@ from evals.backends.base import Completion, Prompt, SamplingParams, render_promp
 from evals.backends.dtype import resolve_dtype
 from evals.backends.kv_cache import preallocated_cache
 from evals.backends.sampling import sample_next_tokens
+from evals.backends.split_precision import SplitLinear, split_linears
 
 # Stop strings are searched in the decoded tail only; a stop string is never longer than this many tokens.
 STOP_TAIL_TOKENS = 24
@@ -31,7 +32,9 @@ class TransformersBackendConfig:
     """Knobs of the CPU backend."""
 
     batch_size: int = 64
-    dtype: str = "float32"  # or "bfloat16", "auto": bfloat16 where this CPU runs it fast (evals.backends.dtype)
+    # or "bfloat16"; "auto": bfloat16 where this CPU runs it fast (evals.backends.dtype); "bfloat16x2": linear
+    # weights as two bf16 terms (near float32 precision, bf16 speed); "precise": bfloat16x2 where bf16 is fast
+    dtype: str = "float32"
     min_shared_prefix: int = 16  # shorter shared prefixes are not worth a cached forward
     threads: int | None = None  # torch intra-op threads; None keeps torch's default (all cores)
 
@@ -56,7 +59,12 @@ class TransformersBackend:
             torch.set_num_threads(self.config.threads)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         dtype = resolve_dtype(self.config.dtype, "cpu")  # after set_num_threads: measured as it will run
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype))
+        self.split: dict[str, tuple[SplitLinear, str]] = {}
+        if dtype == "bfloat16x2":
+            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
+            self.split = split_linears(self.model)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype))
         self.model.set_attn_implementation(GROUPED_ATTENTION)
         self.model.eval()
         self.eos_ids = self._eos_ids()
@@ -65,10 +73,19 @@ class TransformersBackend:
 
     @classmethod
     def from_model(cls, model, tokenizer, config: TransformersBackendConfig | None = None) -> "TransformersBackend":
-        """Wrap an already-loaded model (tests, and callers that merge into a live model)."""
+        """Wrap an already-loaded model (tests, and callers that merge into a live model).
+
+        A float32 model is brought to the config's dtype here (bfloat16x2 splits its linear layers in place).
+        """
         self = cls.__new__(cls)
         self.config = config or TransformersBackendConfig()
         self.tokenizer, self.model = tokenizer, model.eval()
+        self.split = {}
+        dtype = resolve_dtype(self.config.dtype, "cpu")
+        if model.dtype == torch.float32 and dtype == "bfloat16x2":
+            self.split = split_linears(model)
+        elif model.dtype == torch.float32 and dtype != "float32":
+            model.to(getattr(torch, dtype))
         self.model.set_attn_implementation(GROUPED_ATTENTION)
         self.eos_ids = self._eos_ids()
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
@@ -86,13 +103,22 @@ class TransformersBackend:
 
     # -- weights -------------------------------------------------------------------------
 
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        """The precision weights are held in: what merged weights should be computed in for this model."""
+        return torch.float32 if self.split else self.model.dtype
+
     @torch.no_grad()
     def update_weights(self, tensors: Mapping[str, torch.Tensor]) -> None:
         params = dict(self.model.named_parameters())
         for name, value in tensors.items():
-            if name not in params:
+            if name in self.split:
+                layer, part = self.split[name]
+                layer.assign(part, value)
+            elif name in params:
+                params[name].copy_(value)
+            else:
                 raise KeyError(f"model has no parameter {name!r}")
-            params[name].copy_(value)
         self._prefix = None  # the cached prefix KV belongs to the old weights
 
     # -- generation ----------------------------------------------------------------------

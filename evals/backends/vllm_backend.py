@@ -69,7 +69,8 @@ class VLLMBackend:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.llm = vllm.LLM(
             model=model,
-            dtype=resolve_dtype(self.config.dtype, "cuda"),
+            # vLLM has no split-precision weights: merged models that need the precision get float32.
+            dtype={"bfloat16x2": "float32"}.get(dtype := resolve_dtype(self.config.dtype, "cuda"), dtype),
             gpu_memory_utilization=self.config.gpu_memory_utilization,
             max_model_len=self.config.max_model_len,
             tensor_parallel_size=self.config.tensor_parallel_size,

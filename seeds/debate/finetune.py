@@ -25,8 +25,6 @@ class FinetuneSettings(TrainingSettings):
     method: Literal["full", "lora"] = "full"
     epochs: float = Field(2.0, gt=0)
     max_length: int = Field(2048, ge=64)
-    # bf16 only where a GPU runs the step: on CPUs bf16 matmuls are many times slower than fp32.
-    bf16: bool = True
     optim: str = "adamw_torch"  # any transformers optimizer name
     gradient_checkpointing: bool = False
 
@@ -56,7 +54,6 @@ def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneS
         args = SFTConfig(
             **settings.trainer_args(scratch, seed=seed, use_cpu=not on_gpu),
             completion_only_loss=True,
-            bf16=settings.bf16 and on_gpu,
             gradient_checkpointing=settings.gradient_checkpointing,
             optim=settings.optim,
         )

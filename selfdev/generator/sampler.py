@@ -39,7 +39,8 @@ def generator_backend(model_path: str, adapter: Path | None, config: GeneratorCo
 
     model = load_generator(model_path, adapter)
     backend = TransformersBackend.from_model(
-        model, AutoTokenizer.from_pretrained(model_path), TransformersBackendConfig(batch_size=config.batch_size)
+        model, AutoTokenizer.from_pretrained(model_path),
+        TransformersBackendConfig(batch_size=config.batch_size, dtype=config.dtype),
     )
     try:
         yield backend

@@ -33,7 +33,8 @@ class BackendOptions(BaseModel):
     name: Literal["transformers", "vllm"] = "transformers"
     batch_size: int = Field(32, ge=1)
     # float32 for merged models: bf16 rounding erases most of a task vector (0.2-0.4% of the weights' norm).
-    # auto: bfloat16 where this machine runs it fast (evals.backends.dtype), for models that are not merges.
+    # auto: bfloat16 where this machine runs it fast (evals.backends.dtype), for models that are not merges;
+    # precise: merged weights as two bf16 terms where bf16 is fast (evals.backends.split_precision), else float32.
     dtype: DtypeName = "float32"
     threads: int | None = Field(None, ge=1)
 
