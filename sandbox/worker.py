@@ -85,6 +85,7 @@ class SandboxWorker:
             staged = self._pinned(task_vectors)
             names = list(task_vectors.names)
             message["seeds"] = [tensor_seed(int(seed), name) for name in names]
+            message["names"] = names
             message["set"] = {"id": staged.id, "nbytes": staged.nbytes}
 
         def what(done: int, whole: bool) -> str:

@@ -195,6 +195,7 @@ class WorkerServer:
             if mapped is None:
                 return Diagnosis(Status.RUNTIME, "sandbox internal error: task vectors were not sent").to_dict()
         real_seeds = [int(s) for s in message.get("seeds", [])]
+        real_names = [str(n) for n in message.get("names", [])]
         deadline = time.monotonic() + limits.wall_seconds_per_probe
         code, diagnosis = compile_candidate_cached(message["code"], limits.max_code_chars)
         if code is None:
@@ -207,7 +208,7 @@ class WorkerServer:
                 raise CandidateFailure(Status.TIMEOUT, "exceeded the wall-clock limit")
             return left
 
-        outputs, all_zero, protected, phase = [], True, frozenset(), "probe"
+        outputs, all_zero, protected, phase, name = [], True, frozenset(), "probe", ""
         threads = torch.get_num_threads()
         try:
             candidate.load(remaining())
@@ -230,16 +231,21 @@ class WorkerServer:
                 phase, protected = "call", frozenset({mapped.storage_ptr})
                 self._progress(0)
                 for index, tensor_seed in enumerate(real_seeds[: len(mapped.entries)]):
+                    name = real_names[index] if index < len(real_names) else ""
                     slot = mapped.entries[index][0]
                     start = time.monotonic()
                     result = candidate.call(mapped.views(index), tensor_seed, protected, limits.wall_seconds_per_call)
                     left = limits.wall_seconds_per_call - (time.monotonic() - start)
-                    stored, zero = candidate.contained(max(left, 0.001), _checked_copy, result, slot.shape, slot.torch_dtype)
+                    stored, zero = candidate.contained(
+                        max(left, 0.001), _checked_copy, result, slot.shape, slot.torch_dtype
+                    )
                     all_zero = zero and all_zero
                     outputs.append(stored)
                     del result
                     self._progress(index + 1)
-                real = candidate.contained(limits.wall_seconds_per_call, fingerprint, outputs[len(limits.probe_shapes) :], limits.fingerprint_digits)
+                real_outputs = outputs[len(limits.probe_shapes) :]
+                real = candidate.contained(limits.wall_seconds_per_call, fingerprint, real_outputs, limits.fingerprint_digits)
+                # First half: the synthetic probes; second half: the real parameters.
                 digest = f"{digest[:8]}{real[:8]}"
         except CandidateFailure as failure:
             if phase == "probe":
@@ -247,7 +253,8 @@ class WorkerServer:
             else:
                 wall = f"the wall-clock limit of {limits.wall_seconds_per_call:g}s"
             failure = _explain_timeout(failure, limits, wall)
-            return Diagnosis(failure.status, failure.reason, failure.line).to_dict()
+            reason = f"{name}: {failure.reason}" if name else failure.reason
+            return Diagnosis(failure.status, reason, failure.line).to_dict()
         finally:
             torch.set_num_threads(threads)
             late = candidate.close(protected)
