@@ -33,7 +33,7 @@ from evals.data import resolve_data_dir
 from evals.tasks import Example, get_task
 from sandbox import SandboxWorker
 from seeds import resolve_model
-from selfdev import budget, scores
+from selfdev import budget, scores, throughput
 from selfdev.archive import Archive, Candidate
 from selfdev.budget import Deadline
 from selfdev.candidates import CandidateQueue, Job, LocalScoring, Scoring, ScorerSpec, Screen, run_jobs
@@ -354,10 +354,10 @@ def _keep_to_budget(
         started = time.time()
         log(f"budget: measuring this machine on {config.budget.probe_problems} search-dev problems")
         seed = str(resolve_model(config.seed))
-        throughput = run_isolated(budget.measure, config, seed, resolve_data_dir(config.data_dir) or data_dir, log=log)
+        measured = run_isolated(throughput.measure, config, seed, resolve_data_dir(config.data_dir) or data_dir, log=log)
         sizes = get_task(config.task).split_sizes
         plan = budget.plan(
-            config, throughput, dev_size=sizes["dev"], test_size=sizes["test"], experts_cached=budget.experts_cached(config)
+            config, measured, dev_size=sizes["dev"], test_size=sizes["test"], experts_cached=throughput.experts_cached(config)
         )
         plan.started_at = started
         plan.save(run.plan)

@@ -6,6 +6,7 @@ import pytest
 
 from selfdev import budget
 from selfdev.config import DiscoveryConfig
+from selfdev.throughput import Throughput
 
 
 def config(**overrides) -> DiscoveryConfig:
@@ -23,8 +24,8 @@ def config(**overrides) -> DiscoveryConfig:
     return DiscoveryConfig.model_validate(data)
 
 
-def throughput(seconds: float) -> budget.Throughput:
-    return budget.Throughput(8, seconds, seconds, "float32", "float32", "AVX2")
+def throughput(seconds: float) -> Throughput:
+    return Throughput(8, seconds, seconds, "float32", "float32", "AVX2")
 
 
 def plan(seconds: float, **overrides) -> budget.Plan:
