@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from selfdev.config import DiscoveryConfig
@@ -35,7 +35,7 @@ class Throughput:
         return probe * (FIXED + (1 - FIXED) * n / self.problems)
 
 
-def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None) -> Throughput:
+def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log: Callable[[str], None] = print) -> Throughput:
     """Time the seed on the first `probe_problems` search-dev problems, in the evaluation's and the debate's dtype.
 
     Run it in a process of its own (`selfdev.isolated.run_isolated`): the models it loads go when it ends.
@@ -65,7 +65,10 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None) -> Thro
         return time.perf_counter() - start
 
     eval_seconds = seconds(eval_dtype)
+    log(f"budget: {len(problems)} problems took {eval_seconds:.0f} s in {eval_dtype} (merged models' evaluation)")
     debate_seconds = eval_seconds if debate_dtype == eval_dtype else seconds(debate_dtype)
+    if debate_dtype != eval_dtype:
+        log(f"budget: {len(problems)} problems took {debate_seconds:.0f} s in {debate_dtype} (the debate)")
     return Throughput(
         len(problems), eval_seconds, debate_seconds, eval_dtype, debate_dtype, torch.backends.cpu.get_cpu_capability()
     )

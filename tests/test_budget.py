@@ -91,3 +91,22 @@ def test_control_arm_and_repairs_are_counted():
     for generator in ({"control": True}, {"repair_attempts": 2}):
         c = config(generator={"samples_per_iteration": 12, **generator})
         assert budget.iteration_seconds(c, budget.requested_sizes(c, 1000), t) > 1.3 * plain
+
+
+def test_a_new_run_measures_plans_and_a_resume_keeps_the_plan(tmp_path, tiny_model_dir, tiny_expert_dirs):
+    from selfdev.loop import _keep_to_budget
+    from selfdev.run_dir import RunDir
+
+    c = config(
+        seed=str(tiny_model_dir), experts={"models": [str(p) for p in tiny_expert_dirs]}, task="arithmetic",
+        backend={"batch_size": 8}, budget={"minutes": 5, "probe_problems": 2},
+    )
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    lines: list[str] = []
+    planned, deadline = _keep_to_budget(c, run, resume=False, data_dir=None, log=lines.append)
+    assert run.plan.is_file() and deadline is not None
+    assert any(line.startswith("budget: 2 problems took") for line in lines)
+    assert any(line.startswith("estimate:") for line in lines)
+    again, _ = _keep_to_budget(c, run, resume=True, data_dir=None, log=lines.append)
+    assert again == planned and "budget: keeping the plan" in " ".join(lines)
