@@ -10,8 +10,8 @@ Layers, outermost first:
   torch / torch.nn.functional / math (and inert typing), dunder and
   underscore names, classes and unavailable builtins, check the contract,
   compile with RestrictedPython (>= 8.4).
-- ``SandboxWorker`` (worker.py): runs candidates in a separate process
-  (worker_process.py) started in its own session with a scrubbed
+- ``SandboxWorker`` (worker.py, process.py, staging.py): runs candidates in a separate process
+  (worker_process.py, harden.py) started in its own session with a scrubbed
   environment, as ``nobody`` when the caller is root, with no_new_privs, a
   task limit, per-call address-space, CPU and wall-clock limits, a
   whole-model wall limit, and a process-group kill as the last resort.
