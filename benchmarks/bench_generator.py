@@ -92,7 +92,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, backend, worker: SandboxWorker) -> None:
         self.args, self.backend, self.worker = args, backend, worker
         self.config = GeneratorConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-        self.trivial = trivial_fingerprints(worker, worker.limits.probe_k, MERGE_SEED)
+        self.trivial = trivial_fingerprints(lambda code: worker.probe(code, seed=MERGE_SEED), worker.limits.probe_k)
         # One short warm-up generation, so the first grid point does not pay for the first call's setup.
         warm = self.config.model_copy(update={"max_new_tokens": 16})
         generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=SAMPLING_SEED)

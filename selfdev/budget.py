@@ -236,7 +236,7 @@ def _points(baselines: dict) -> int:
 def _baselines(baselines: dict, search: int, test: int, t: Throughput) -> float:
     if not baselines:
         return 0.0
-    points, merges = 1, 0.0  # the seed, then every grid point
+    points, merges = 0, 0.0  # every grid point (the run's seed reference stands for the unmerged row)
     for method, grid in baselines.items():
         count = math.prod(len(v) for v in grid.values()) if grid else 1
         points += count

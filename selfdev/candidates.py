@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evals.evaluate import evaluate
 from evals.tasks import Example, Task, get_task
-from sandbox import SandboxLimits, SandboxWorker
+from sandbox import Diagnosis, SandboxLimits, SandboxWorker, TaskVectorSet
 from seeds.task_vectors import TaskVectors
 from selfdev import scores
 from selfdev.archive import Archive, Candidate
@@ -94,8 +94,16 @@ def reuse_score(candidate: Candidate, original: Candidate) -> Candidate:
 class Screen:
     """Extract, probe, deduplicate: everything before a merge, cheap enough for the driver."""
 
-    def __init__(self, worker: SandboxWorker, archive: Archive, *, merge_seed: int = 0) -> None:
-        self.worker, self.archive, self.merge_seed = worker, archive, merge_seed
+    def __init__(
+        self, worker: SandboxWorker, archive: Archive, *, merge_seed: int = 0, probe_set: TaskVectorSet | None = None
+    ) -> None:
+        # `probe_set`: a few real parameters' task vectors in `worker` (sandbox.choose_probe_tensors); candidates that
+        # merge them differently get different fingerprints even when they agree on the synthetic probe tensors.
+        self.worker, self.archive, self.merge_seed, self.probe_set = worker, archive, merge_seed, probe_set
+
+    def probe(self, code: str) -> Diagnosis:
+        """The sandbox's verdict and fingerprint of `code`; every fingerprint of a run is made here, comparably."""
+        return self.worker.probe(code, seed=self.merge_seed, task_vectors=self.probe_set)
 
     def __call__(self, candidate: Candidate, *, dedupe: bool = True) -> bool:
         """Fill status and fingerprint; True when the candidate still needs a merge and an evaluation.
@@ -109,7 +117,7 @@ class Screen:
             return False
 
         start = time.perf_counter()
-        probe = self.worker.probe(candidate.code, seed=self.merge_seed)
+        probe = self.probe(candidate.code)
         candidate.timings["probe"] = time.perf_counter() - start
         candidate.status, candidate.reason, candidate.line = probe.status.value, probe.reason or None, probe.line
         if not probe.ok:

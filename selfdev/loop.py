@@ -31,8 +31,9 @@ from typing import Callable, Iterator
 
 from evals.data import resolve_data_dir
 from evals.tasks import Example, get_task
-from sandbox import SandboxWorker
+from sandbox import SandboxWorker, TaskVectorSet, choose_probe_tensors
 from seeds import resolve_model
+from seeds.task_vectors import TaskVectors
 from selfdev import budget, scores, throughput
 from selfdev.archive import Archive, Candidate
 from selfdev.budget import Deadline
@@ -80,7 +81,9 @@ class Discovery:
         self.spec = self.scorer_spec(experts)
         self.selection = self.held_out_examples("dev", self.config.cascade.slices[-1], self.config.selection.problems)
         with SandboxWorker(self.config.sandbox_limits()) as worker, self.actors() as actors:
-            self.screen = Screen(worker, self.archive, merge_seed=self.config.random_seed)
+            self.screen = Screen(
+                worker, self.archive, merge_seed=self.config.random_seed, probe_set=self.probe_set(worker, experts)
+            )
             with self.scoring(actors) as scoring:
                 self.score_references(scoring)
             for it in range(self.config.iterations):
@@ -125,12 +128,19 @@ class Discovery:
                 random_seed=self.config.random_seed,
                 backend=self.config.backend,
                 methods=self.config.baselines,
+                include_seed=False,  # the run's seed reference is the same model on the same problems
             ),
             log=self.log,
         )
         if not self.archive.baselines():
             for row in read_tuned_baselines(self.run.baselines):
                 self.archive.add(row)
+
+    def probe_set(self, worker: SandboxWorker, experts: list[str]) -> TaskVectorSet:
+        """The task vectors of a few real parameters, staged once for every probe of the run (the same each resume)."""
+        tv = TaskVectors(self.seed_path, experts, self.config.filter)
+        names = choose_probe_tensors(tv.specs(), limit=2)
+        return worker.load_task_vectors({name: tv.vectors(name) for name in names})
 
     def held_out_examples(self, split: str, skip: int, count: int | None) -> list[Example]:
         """`count` problems of `split` after its first `skip` (None: all of them); refuses a split too small."""
@@ -218,7 +228,7 @@ class Discovery:
             self.config.generator, self.generator_path, self.run, self.archive, seed=self.config.random_seed, log=self.log
         )
         if self.config.generator.mode == "evolve":
-            proposer.know_trivial(self.screen.worker, self.config.sandbox_limits().probe_k)
+            proposer.know_trivial(self.screen.probe, self.config.sandbox_limits().probe_k)
         return proposer
 
     def sample(self, iteration: int, *, num_experts: int) -> list[Sample]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from sandbox import Diagnosis
 from selfdev.archive import Archive, Candidate
 from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import generator_messages
@@ -47,10 +48,10 @@ class Proposer:
         self.seed, self.log = seed, log
         self.trivial: dict[str, str] = {}  # fingerprint -> name of a trivial merge (filled by `know_trivial`)
 
-    def know_trivial(self, worker, probe_k: int) -> None:
-        """Probe the trivial merges once with the screen's worker, so parents skip their fingerprints."""
+    def know_trivial(self, probe: Callable[[str], Diagnosis], probe_k: int) -> None:
+        """Probe the trivial merges once as the screen probes (`Screen.probe`), so parents skip their fingerprints."""
         if not self.trivial:
-            self.trivial = trivial_fingerprints(worker, probe_k, self.seed)
+            self.trivial = trivial_fingerprints(probe, probe_k)
 
     def prompt(self, num_experts: int) -> tuple[str, Chat]:
         """The proposal kind and prompt of a new sample, from the archive as it is now."""

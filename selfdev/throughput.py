@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from selfdev.config import DiscoveryConfig
 
-# An evaluation of N problems in one batch costs probe * (FIXED + (1 - FIXED) * N / probe_n): a batch
-# decodes until its longest answer ends, so part of its time does not shrink with fewer rows
-# (10 problems took 40 s and 30 took 82 s on a 2-core Xeon: 53% fixed at 8).
-FIXED = 0.45
+# An evaluation of N problems in one batch costs probe * (fixed + (1 - fixed) * N / probe_n): a batch
+# decodes until its longest answer ends and small batches are bound by reading the weights, so part of
+# its time does not shrink with fewer rows. `measure` fits `fixed` from two probe sizes (a 2-core
+# AVX512 EPYC in bfloat16x2: 27 problems 42 s, 55 problems 66 s, 73% fixed at 8; a 2-core Xeon in
+# float32: 10 problems 40 s, 30 problems 82 s, 53%).
+FIXED = 0.5  # when only one size was measured
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,20 @@ class Throughput:
     eval_dtype: str
     debate_dtype: str
     cpu_capability: str
+    fixed: float = FIXED  # share of `eval_seconds` that does not shrink with fewer problems
 
     def eval(self, n: float, *, debate: bool = False) -> float:
         """Estimated seconds to evaluate `n` problems (0 for none)."""
         if n <= 0:
             return 0.0
         probe = self.debate_seconds if debate else self.eval_seconds
-        return probe * (FIXED + (1 - FIXED) * n / self.problems)
+        return probe * (self.fixed + (1 - self.fixed) * n / self.problems)
+
+
+def fixed_share(half_seconds: float, full_seconds: float) -> float:
+    """The share of the full probe's time that does not shrink with fewer problems, from half and full runs."""
+    per_problem_half = full_seconds - half_seconds  # the second half of the problems' own cost
+    return min(0.95, max(0.05, (full_seconds - 2 * per_problem_half) / full_seconds))
 
 
 def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log: Callable[[str], None] = print) -> Throughput:
@@ -58,19 +67,28 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
         debate = load_debate_config(config.experts.debate, config.experts.debate_overrides)
         debate_dtype = resolve_dtype(debate.backend.dtype, "cpu")
 
-    def seconds(dtype: str) -> float:
-        backend = load_backend(config.backend.name, seed, dtype=dtype, **options)
+    def seconds(backend, subset) -> float:
+        backend.update_weights({})  # as after a merge: the shared prompt prefix is computed again
         start = time.perf_counter()
-        evaluate(backend, task, problems, progress=False)
+        evaluate(backend, task, subset, progress=False)
         return time.perf_counter() - start
 
-    eval_seconds = seconds(eval_dtype)
-    log(f"budget: {len(problems)} problems took {eval_seconds:.0f} s in {eval_dtype} (merged models' evaluation)")
-    debate_seconds = eval_seconds if debate_dtype == eval_dtype else seconds(debate_dtype)
+    backend = load_backend(config.backend.name, seed, dtype=eval_dtype, **options)
+    half = seconds(backend, problems[: len(problems) // 2])
+    eval_seconds = seconds(backend, problems)
+    fixed = fixed_share(half, eval_seconds)
+    del backend
+    log(
+        f"budget: {len(problems) // 2} and {len(problems)} problems took {half:.0f} and {eval_seconds:.0f} s in "
+        f"{eval_dtype} (merged models' evaluation; {fixed:.0%} of a batch's time does not shrink with fewer rows)"
+    )
+    debate_seconds = eval_seconds
     if debate_dtype != eval_dtype:
+        debate_seconds = seconds(load_backend(config.backend.name, seed, dtype=debate_dtype, **options), problems)
         log(f"budget: {len(problems)} problems took {debate_seconds:.0f} s in {debate_dtype} (the debate)")
     return Throughput(
-        len(problems), eval_seconds, debate_seconds, eval_dtype, debate_dtype, torch.backends.cpu.get_cpu_capability()
+        len(problems), eval_seconds, debate_seconds, eval_dtype, debate_dtype, torch.backends.cpu.get_cpu_capability(),
+        fixed,
     )
 
 

@@ -106,7 +106,17 @@ def test_a_new_run_measures_plans_and_a_resume_keeps_the_plan(tmp_path, tiny_mod
     lines: list[str] = []
     planned, deadline = _keep_to_budget(c, run, resume=False, data_dir=None, log=lines.append)
     assert run.plan.is_file() and deadline is not None
-    assert any(line.startswith("budget: 2 problems took") for line in lines)
+    assert any(line.startswith("budget: 1 and 2 problems took") for line in lines)
     assert any(line.startswith("estimate:") for line in lines)
     again, _ = _keep_to_budget(c, run, resume=True, data_dir=None, log=lines.append)
     assert again == planned and "budget: keeping the plan" in " ".join(lines)
+
+
+def test_fixed_share_from_two_probe_sizes():
+    from selfdev.throughput import fixed_share
+
+    # 27 problems 42 s and 55 problems 66 s: 0.86 s a problem over 19 s fixed; at 8 problems 26 s, 73% fixed.
+    half, full = 19 + 0.857 * 4, 19 + 0.857 * 8
+    assert fixed_share(half, full) == pytest.approx(19 / full, abs=0.01)
+    assert fixed_share(10, 20) == pytest.approx(0.05)  # all per problem: floor
+    assert fixed_share(20, 20) == pytest.approx(0.95)  # all fixed: ceiling

@@ -119,7 +119,7 @@ def test_repair_prompt_shows_code_status_reason_and_line():
 
 
 def test_trivial_merges_are_recognised_by_fingerprint(worker):
-    trivial = trivial_fingerprints(worker, 3, seed=0)
+    trivial = trivial_fingerprints(lambda code: worker.probe(code, seed=0), 3)
     assert sorted(trivial.values()) == ["expert 0 alone", "expert 1 alone", "expert 2 alone", "mean", "zeros"]
     rewritten_mean = "import torch\n\ndef merge(task_vectors):\n    return sum(task_vectors) / len(task_vectors)\n"
     assert trivial.get(worker.probe(rewritten_mean).fingerprint) == "mean"

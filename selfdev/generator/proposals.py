@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from typing import Callable, Iterable
 
-from sandbox import SandboxWorker, Status
+from sandbox import Diagnosis, Status
 from selfdev import scores
 from selfdev.archive import Candidate
 from selfdev.generator.prompt import messages, task_text
@@ -53,17 +53,17 @@ TRIVIAL = {
 }
 
 
-def trivial_fingerprints(worker: SandboxWorker, k: int, seed: int) -> dict[str, str]:
-    """fingerprint -> name for a plain mean, zeros and each of the `k` experts alone, probed as `Screen` probes."""
+def trivial_fingerprints(probe: Callable[[str], Diagnosis], k: int) -> dict[str, str]:
+    """fingerprint -> name for a plain mean, zeros and each of the `k` experts alone, probed by `probe` (`Screen.probe`)."""
     sources = dict(TRIVIAL)
     for i in range(k):
         sources[f"expert {i} alone"] = f"def merge(task_vectors):\n    return task_vectors[{i}] + 0.0\n"
     found = {}
     for name, code in sources.items():
-        probe = worker.probe(code, seed=seed)
-        if not probe.ok:
-            raise RuntimeError(f"the trivial merge {name!r} failed its probe: {probe.status.value} {probe.reason}")
-        found.setdefault(probe.fingerprint, name)
+        verdict = probe(code)
+        if not verdict.ok:
+            raise RuntimeError(f"the trivial merge {name!r} failed its probe: {verdict.status.value} {verdict.reason}")
+        found.setdefault(verdict.fingerprint, name)
     return found
 
 
