@@ -115,7 +115,8 @@ class BaselineRunner:
                 backend.update_weights({n: self.task_vectors.base(n) for n in self.task_vectors.names})
         else:
             merged = merge_with_method(
-                self.task_vectors, method, params, dtype=backend.weight_dtype, random_seed=self.config.random_seed
+                self.task_vectors, method, params, dtype=backend.weight_dtype, random_seed=self.config.random_seed,
+                progress=self.progress,
             )
             backend.update_weights(merged)
             del merged

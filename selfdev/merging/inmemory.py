@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 import torch
+
+from evals.progress import progress_bar
 from mergekit import merge_methods
 from mergekit.merge_methods.base import TensorGroup
 
@@ -98,6 +100,7 @@ def merge_with_method(
     *,
     dtype: torch.dtype | None = None,
     random_seed: int | None = None,
+    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     """A registered mergekit method over the selected tensors of seed and experts.
 
@@ -109,10 +112,12 @@ def merge_with_method(
     if random_seed is not None:
         torch.manual_seed(random_seed)  # DARE's random masks: the same grid point gives the same merge
     merged = {}
-    with torch.no_grad():
+    # TIES and its kin take minutes on 2 cores: a piped log sees the merge move.
+    with torch.no_grad(), progress_bar(f"merge {method}", len(task_vectors.names), show=progress) as advance:
         for name in task_vectors.names:
             tensors = [task_vectors.base(name), *task_vectors.expert_tensors(name)]
             group = TensorGroup.from_tensors(tensors, ids=ids, base_index=0, name=name)
             (out,) = merger((group,), parameters=dict(parameters or {}))
             merged[name] = out.to(dtype) if dtype is not None else out
+            advance(1)
     return merged
