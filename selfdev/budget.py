@@ -125,7 +125,8 @@ class Plan:
             + f" = {self.total_seconds / 60:.1f} min",
         ]
         cuts = self.cuts()
-        return lines + ([f"cut: {c}" for c in cuts] if cuts else ["nothing cut: the config fits the budget"])
+        # "changed", not "cut": where problems are cheap to add, the plan raises their counts.
+        return lines + ([f"changed: {c}" for c in cuts] if cuts else ["nothing changed: the config fits the budget"])
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
