@@ -69,6 +69,8 @@ class Discovery:
     # -- the algorithm box --------------------------------------------------------------------
 
     def run_all(self) -> None:
+        # Checked first: a selection slice that does not fit the dev split is a config mistake, found before hours of work.
+        self.selection = self.held_out_examples("dev", self.config.cascade.slices[-1], self.config.selection.problems)
         # Experts and baselines run in processes of their own: the memory they used is gone when they end.
         experts = run_isolated(
             resolve_experts, self.config.experts, self.config.seed, filter=self.config.filter, data_dir=self.data_dir,
@@ -79,7 +81,6 @@ class Discovery:
             self.archive.set_meta(key, value)
         self.run_baselines(experts)
         self.spec = self.scorer_spec(experts)
-        self.selection = self.held_out_examples("dev", self.config.cascade.slices[-1], self.config.selection.problems)
         with SandboxWorker(self.config.sandbox_limits()) as worker, self.actors() as actors:
             self.screen = Screen(
                 worker, self.archive, merge_seed=self.config.random_seed, probe_set=self.probe_set(worker, experts)

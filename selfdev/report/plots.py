@@ -24,6 +24,11 @@ def _empty(ax: Axes, message: str) -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="tab:gray")
 
 
+def _errors(value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Error-bar lengths of intervals [lo, hi] around `value` (never negative from rounding)."""
+    return np.clip([value - lo, hi - value], 0, None)
+
+
 def _first_slice(summary: RunSummary) -> str:
     return f"dev@{summary.slices[0]}" if summary.slices else "dev"
 
@@ -73,7 +78,7 @@ def plot_rates(summary: RunSummary, path: Path) -> None:
         lo = np.array([r.executable.ci[0] if r.sampled else 0.0 for r in rows])
         hi = np.array([r.executable.ci[1] if r.sampled else 0.0 for r in rows])
         ax.bar(x, rate, width=0.5, label="executable / sampled")
-        ax.errorbar(x, rate, yerr=np.clip([rate - lo, hi - rate], 0, None), fmt="none", color="black", capsize=4, label="95% interval")
+        ax.errorbar(x, rate, yerr=_errors(rate, lo, hi), fmt="none", color="black", capsize=4, label="95% interval")
         ax.set_xticks(x)
         ax.legend(loc="best", fontsize=8)
     else:
@@ -94,7 +99,7 @@ def plot_evaluations(summary: RunSummary, path: Path) -> None:
         acc = np.array([a for a, _, _ in order])
         lo, hi = np.array([lo for _, lo, _ in order]), np.array([hi for _, _, hi in order])
         x = np.arange(1, len(order) + 1)
-        ax.errorbar(x, acc, yerr=np.clip([acc - lo, hi - acc], 0, None), fmt="o", color="tab:orange", ms=4, capsize=2, label="candidates")
+        ax.errorbar(x, acc, yerr=_errors(acc, lo, hi), fmt="o", color="tab:orange", ms=4, capsize=2, label="candidates")
     else:
         _empty(ax, "no candidate evaluated yet")
     _reference_lines(ax, summary)
@@ -117,7 +122,7 @@ def plot_test(summary: RunSummary, path: Path) -> None:
         acc = np.array([r.test.accuracy for r in rows])
         lo, hi = np.array([r.test.interval()[0] for r in rows]), np.array([r.test.interval()[1] for r in rows])
         y = np.arange(len(rows))
-        ax.errorbar(acc, y, xerr=np.clip([acc - lo, hi - acc], 0, None), fmt="o", capsize=4)
+        ax.errorbar(acc, y, xerr=_errors(acc, lo, hi), fmt="o", capsize=4)
         ax.set_yticks(y, [f"{r.name} ({r.source})" for r in rows])
         ax.set_xlim(0, 1)
     else:
