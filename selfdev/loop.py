@@ -41,6 +41,7 @@ from selfdev.candidates import CandidateQueue, Job, LocalScoring, Scoring, Score
 from selfdev.config import DiscoveryConfig
 from selfdev.dpo import fitting_pairs, train_dpo
 from selfdev.errors import UserError
+from selfdev.experts_record import record_experts
 from selfdev.experts_source import ExpertsSource, resolve_experts
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
 from selfdev.generator.sampler import Sample
@@ -79,6 +80,7 @@ class Discovery:
         self.prompt = json.dumps(generator_messages(len(experts)))
         for key, value in (("seed", self.config.seed), ("experts", experts), ("task", self.config.task)):
             self.archive.set_meta(key, value)
+        record_experts(self.archive, self.seed_path, experts, self.config.filter, self.log)
         self.run_baselines(experts)
         self.spec = self.scorer_spec(experts)
         with SandboxWorker(self.config.sandbox_limits()) as worker, self.actors() as actors:

@@ -172,6 +172,13 @@ def test_build_experts_end_to_end_and_resume(tmp_path, tiny_model_dir, scripted,
     metrics = json.loads(Path(manifest.metrics).read_text())
     assert len(metrics["seed"]["debate_per_round"]) == 2 and len(metrics["system"]["debate_per_round"]) == 2
     assert len(metrics["experts"]["single_agent_per_agent"]) == 3
+    experts = metrics["experts"]
+    assert len(experts["ids"]) == 5 and [sum(c) / 5 for c in experts["correct_per_agent"]] == pytest.approx(
+        experts["single_agent_per_agent"])
+    # Every handed-over expert moved away from the seed over every linear layer it was trained on.
+    geometry = metrics["task_vectors"]["all-linear"]
+    assert geometry["experts"] == experts["names"] and all(r > 0 for r in geometry["relative"])
+    assert len(geometry["cosines"]) == 3 and all(abs(c) <= 1 + 1e-9 for row in geometry["cosines"] for c in row)
 
     # A finished folder costs nothing the third time.
     calls.clear()

@@ -11,7 +11,7 @@ generates), engine (the debate), voting, datasets, finetune, metrics, pipeline.
 """
 
 from seeds.debate.config import DebateConfig, DebateConfigError, load_debate_config
-from seeds.debate.pipeline import ExpertsManifest, build_experts, default_out_dir, training_problem_ids
+from seeds.debate.pipeline import ExpertsManifest, build_experts, default_out_dir, held_out_metrics, training_problem_ids
 
 __all__ = [
     "DebateConfig",
@@ -19,6 +19,7 @@ __all__ = [
     "ExpertsManifest",
     "build_experts",
     "default_out_dir",
+    "held_out_metrics",
     "load_debate_config",
     "training_problem_ids",
 ]

@@ -22,6 +22,7 @@ from evals.tasks import get_task
 from seeds.configfile import TaskName
 from seeds.debate.transcript import DebateRecord
 from seeds.debate.voting import agents_disagree
+from seeds.geometry import ExpertGeometry
 
 
 class EvalSettings(BaseModel):
@@ -82,6 +83,11 @@ def debate_summary(records: Sequence[DebateRecord], embedder=None) -> dict:
         "majority_vote": vote_accuracy(records, 0),
         "debate_per_round": [vote_accuracy(records, r) for r in range(records[0].rounds_done)],
         "disagreement": disagreement(records),
+        # Per problem and agent, for intervals and paired comparisons (seed agent i against expert i).
+        "ids": [r.id for r in records],
+        "correct_per_agent": [
+            [int(get_task(r.task).is_correct(r.answers[0][a], r.gold)) for r in records] for a in range(agents)
+        ],
     }
     if embedder is not None:
         summary["embedding_dissimilarity"] = embedding_dissimilarity(records, embedder)
@@ -113,6 +119,12 @@ def metrics_table(metrics: dict) -> Table:
     if experts:
         for name, acc in zip(experts["names"], experts["single_agent_per_agent"]):
             table.add_row(f"expert {name} single-agent accuracy", _pct(acc))
+    for name, geometry in (metrics.get("task_vectors") or {}).items():
+        g = ExpertGeometry.from_json(geometry)
+        for expert, size in zip(g.experts, g.relative):
+            table.add_row(f"expert {expert} task vector size ||tau||/||W|| ({name})", f"{size:.2e}")
+        for a, b, cos in g.pairs():
+            table.add_row(f"cosine of task vectors {a}, {b} ({name})", f"{cos:.3f}")
     for label, block in (("seed agents", seed), ("experts", experts)):
         if not block:
             continue

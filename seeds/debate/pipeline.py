@@ -42,9 +42,12 @@ from seeds.debate.metrics import EvalSettings, debate_summary, load_embedder, pr
 from seeds.debate.models import ModelPool, resolved_backend_name
 from seeds.debate.transcript import DebateRecord
 from seeds.embedded import cache_root
+from seeds.geometry import expert_geometry
 from seeds.resolve import resolve_model
 
 Log = Callable[[str], None]
+# The paper merges MLP weights; the embedded LoRA trains every linear layer.
+GEOMETRY_FILTERS = ("mlp", "all-linear")
 Problems = list[tuple[Task, Example]]
 
 
@@ -92,6 +95,20 @@ class RunFolder:
         timings = json.loads(self.timings.read_text()) if self.timings.is_file() else {}
         timings[stage] = round(seconds, 1)
         write_json_atomic(self.timings, timings)
+
+
+def held_out_metrics(experts: Sequence[str]) -> dict | None:
+    """The metrics `build_experts` wrote for exactly these expert folders, or None (not debate experts)."""
+    roots = {Path(e).parent.parent for e in experts}
+    if len(roots) != 1:
+        return None
+    path = next(iter(roots)) / "experts.json"
+    if not path.is_file():
+        return None
+    manifest = ExpertsManifest.load(path)
+    if [str(Path(e)) for e in manifest.experts] != [str(Path(e)) for e in experts] or not Path(manifest.metrics).is_file():
+        return None
+    return json.loads(Path(manifest.metrics).read_text(encoding="utf-8"))
 
 
 def default_out_dir(config: DebateConfig) -> Path:
@@ -166,7 +183,7 @@ def build_experts(
         )
     pool.release()
 
-    metrics = _metrics_stage(run, config, held_out, seed_debate, expert_debate, system_debate, experts)
+    metrics = _metrics_stage(run, config, held_out, seed_debate, expert_debate, system_debate, experts, seed_path)
     if show_progress:
         print_metrics(metrics)
     manifest = ExpertsManifest(
@@ -311,9 +328,11 @@ def _metrics_stage(
     expert_debate: list[DebateRecord] | None,
     system_debate: list[DebateRecord] | None,
     experts: list[str],
+    seed_path: str,
 ) -> dict:
     if run.metrics.is_file():
         return json.loads(run.metrics.read_text())
+    names = [_expert_name(run, path) for path in experts]
     embedder = load_embedder() if config.evaluation.embeddings else None
     task = get_task(config.evaluation.task)
     metrics: dict = {
@@ -321,7 +340,6 @@ def _metrics_stage(
         "seed": debate_summary(seed_debate, embedder),
     }
     if expert_debate is not None:
-        names = [_expert_name(run, path) for path in experts]
         metrics["experts"] = {"names": names, "paths": experts, **debate_summary(expert_debate, embedder)}
     if system_debate is not None:
         metrics["system"] = debate_summary(system_debate, embedder)
@@ -334,6 +352,10 @@ def _metrics_stage(
         for level in range(config.iterations)
         for role in config.trained_roles()
         for agent in range(config.debate.agents)
+    }
+    # How far and in which directions the experts moved: what a merge of them has to work with.
+    metrics["task_vectors"] = {
+        f: expert_geometry(seed_path, experts, f, labels=names).to_json() for f in GEOMETRY_FILTERS
     }
     if run.timings.is_file():
         metrics["timings_s"] = json.loads(run.timings.read_text())

@@ -18,6 +18,8 @@ import yaml
 from selfdev import scores
 from selfdev.archive import Archive, Candidate
 from selfdev.budget import Plan
+from seeds.geometry import PARALLEL_COSINE
+from selfdev.experts_record import GEOMETRY_KEY, HELD_OUT_KEY, ExpertRow, expert_rows
 from selfdev.run_dir import RunDir
 from selfdev.scores import Estimate, Evaluation, Paired
 
@@ -94,6 +96,7 @@ class RunSummary:
     notes: list[str]  # what the numbers cannot show: small n, missing parts
     scores_by_iteration: dict[int, list[float]]  # first-slice accuracies of the evaluated candidates
     evaluation_order: list[tuple[float, float, float]]  # (accuracy, lo, hi) on the first slice, in archive order
+    experts: list[ExpertRow] = field(default_factory=list)  # task vector sizes, cosines, held-out accuracies
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,11 +241,12 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
     run = RunDir(Path(run_dir))
     config = _read_config(run.config)
     everything: list[Candidate] = []
-    selected, finished = None, False
+    selected, finished, experts = None, False, []
     if run.archive.is_file():  # opening an Archive would create an empty database in the run folder
         with Archive(run.archive) as archive:
             everything = archive.candidates(kind=None)
             selected, finished = archive.meta("selected"), bool(archive.meta("finished", False))
+            experts = expert_rows(archive.meta(GEOMETRY_KEY), archive.meta(HELD_OUT_KEY))
     generated = [c for c in everything if c.kind == "generated"]
     slices = [n for n in (config.get("cascade") or {}).get("slices") or [] if isinstance(n, int)]
     if not slices:
@@ -273,10 +277,22 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
         top=top,
         selected=selected,
         test=test,
-        notes=budget_notes + _notes(test, selected, finished),
+        notes=budget_notes + _expert_notes(experts) + _notes(test, selected, finished),
         scores_by_iteration={i: [c.dev.prefix(slices[0]).accuracy for c in measured if c.iteration == i] for i in iterations},
         evaluation_order=[(e.accuracy, *e.interval()) for e in first],
+        experts=experts,
     )
+
+
+def _expert_notes(experts: list[ExpertRow]) -> list[str]:
+    """Warnings a reader needs before any merge score: experts that barely moved or moved alike."""
+    notes = []
+    parallel = sorted({tuple(sorted((r.name, o))) for r in experts for o, c in r.cosines.items() if c > PARALLEL_COSINE})
+    if parallel:
+        pairs = ", ".join(f"{a}/{b}" for a, b in parallel)
+        notes.append(f"Warning: experts {pairs} are nearly parallel (cosine > {PARALLEL_COSINE}); their merges "
+                     "differ by little more than a scale.")
+    return notes
 
 
 def _baseline_evaluations(run: RunDir, config: dict[str, Any]) -> int:

@@ -72,6 +72,24 @@ def comparison_cells(summary: RunSummary) -> Cells:
     return headers, cells
 
 
+_EXPERTS_TITLE = "Experts: task vector sizes and directions, held-out accuracy"
+
+
+def expert_cells(summary: RunSummary) -> Cells:
+    headers = ["expert", "||tau||/||W||", "cosine to the others", "held-out (single agent)", "vs seed agent (paired)"]
+    cells = [
+        [
+            r.name,
+            f"{r.relative:.2e}",
+            ", ".join(f"{other} {c:.3f}" for other, c in r.cosines.items()) or "–",
+            _ev(r.held_out),
+            _paired(r.vs_seed),
+        ]
+        for r in summary.experts
+    ]
+    return headers, cells
+
+
 def test_cells(summary: RunSummary) -> Cells:
     headers = ["model", "source", "test", "vs seed (paired)", "vs tuned task arithmetic (paired)"]
     return headers, [[r.name, r.source, _ev(r.test), _paired(r.vs_seed), _paired(r.vs_task_arithmetic)] for r in summary.test]
@@ -107,7 +125,8 @@ def render_markdown(summary: RunSummary, plots: list[str]) -> str:
     lines = ["# Discovery report", "", *(line for text in _intro(summary) for line in (text, ""))]
     lines += ["## Test: the selected algorithm against the seed and tuned task arithmetic", ""]
     lines += _md_table(test_cells(summary)) + ["", "## Iterations", ""]
-    lines += _md_table(iteration_cells(summary)) + ["", "## Proposals: per iteration, kind and arm", ""]
+    lines += _md_table(iteration_cells(summary)) + ["", f"## {_EXPERTS_TITLE}", ""]
+    lines += _md_table(expert_cells(summary)) + ["", "## Proposals: per iteration, kind and arm", ""]
     lines += _md_table(proposal_cells(summary)) + ["", "## Top algorithms against references and baselines", ""]
     lines += _md_table(comparison_cells(summary)) + [""]
     lines += [f"![{p}]({p})" for p in plots] + [""]
@@ -148,6 +167,7 @@ def render_html(summary: RunSummary, plots: list[str]) -> str:
         f"<h2>Test: the selected algorithm against the seed and tuned task arithmetic</h2>"
         f"{_html_table(test_cells(summary))}"
         f"<h2>Iterations</h2>{_html_table(iteration_cells(summary))}"
+        f"<h2>{_EXPERTS_TITLE}</h2>{_html_table(expert_cells(summary))}"
         f"<h2>Proposals: per iteration, kind and arm</h2>{_html_table(proposal_cells(summary))}"
         f"<h2>Top algorithms against references and baselines</h2>{_html_table(comparison_cells(summary))}"
         f"<h2>Plots</h2>{images}<h2>Code of the top algorithms</h2>{code or '<p>none yet</p>'}</body></html>\n"
@@ -178,6 +198,7 @@ def rich_tables(summary: RunSummary) -> list[Table]:
     """The iterations and the test comparison, for a terminal."""
     return [
         _rich("Discovery: per iteration", iteration_cells(summary)),
+        _rich(_EXPERTS_TITLE, expert_cells(summary)),
         _rich("Proposals: per iteration, kind and arm", proposal_cells(summary)),
         _rich("Test: paired against the seed and tuned task arithmetic", test_cells(summary)),
     ]
