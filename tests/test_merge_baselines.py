@@ -80,6 +80,14 @@ def test_tuning_run_resumes_from_its_log(tmp_path, tiny_model_dir, tiny_expert_d
     assert json.loads((out / "baselines.json").read_text())["dev_n"] == 2
     table = (out / "baselines.md").read_text()
     assert "| task_arithmetic | weight=" in table and "| seed (no merge) | - |" in table
+    # Every merge is paired against the seed row of its split, on the same problems.
+    grid = json.loads((out / "baselines.json").read_text())["grid"]
+    for r in grid:
+        compared = r["method"] != "seed"
+        assert (r["vs_seed"] is not None) == compared
+        if compared:
+            assert r["vs_seed"]["ci"][0] <= r["vs_seed"]["diff"] <= r["vs_seed"]["ci"][1] and 0 < r["vs_seed"]["p_value"] <= 1
+    assert re.search(r"\| dev \| task_arithmetic \| weight=0.2 \| \S+ \[\S+, \S+\] \| \d/2 \| [+-]\S+ \[", table)
     assert len((out / "results.jsonl").read_text().splitlines()) == 7
     # Each evaluated point's line tells how far the grid is and how long the rest will take.
     assert re.search(r"^\[2/4\] dev task_arithmetic weight=\S+: \S+ \(\d+s\); dev grid 2/4 \(50%\) \S+, ETA \S+$",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from selfdev.merging.baseline_results import SEED_ROW, BaselineResult, best_per_method, format_params
 from selfdev.merging.baselines_config import BaselinesConfig
+from selfdev.scores import Evaluation, paired, wilson_interval
 
 
 def summarize(config: BaselinesConfig, dev: list[BaselineResult], test: list[BaselineResult]) -> dict:
@@ -36,8 +37,18 @@ def summarize(config: BaselinesConfig, dev: list[BaselineResult], test: list[Bas
         "dev_evaluations": sum(r.method != SEED_ROW for r in dev),
         "test_evaluations": len(test),
         "tuned": per_method,
-        "grid": [asdict(r) for r in dev + test],
+        "grid": [{**asdict(r), "vs_seed": _vs_seed(r, dev + test)} for r in dev + test],
     }
+
+
+def _vs_seed(row: BaselineResult, rows: list[BaselineResult]) -> dict | None:
+    """The merge against the unmerged seed on the same problems (paired), where the seed row was scored."""
+    seed = next((r for r in rows if r.method == SEED_ROW and r.split == row.split), None)
+    a, b = Evaluation.from_json(row.outcomes), Evaluation.from_json(seed.outcomes) if seed else None
+    if row.method == SEED_ROW or a is None or b is None:
+        return None
+    p = paired(a, b)
+    return {"diff": p.diff, "ci": list(p.ci), "p_value": p.p_value, "verdict": p.verdict()}
 
 
 def render_markdown(summary: dict) -> str:
@@ -56,11 +67,20 @@ def render_markdown(summary: dict) -> str:
         params = format_params(row["params"]) or "-"
         name = "seed (no merge)" if row["method"] == SEED_ROW else row["method"]
         lines.append(f"| {name} | {params} | {row['dev_accuracy']:.3f} | {row['n_evals']} | {test} |")
-    lines += ["", "## Every grid point", "", "| split | method | params | accuracy | correct | eval s | merge s |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "", "## Every grid point", "",
+        "Accuracy [95% interval]; against the seed paired on the same problems (difference [95% bootstrap "
+        "interval], exact McNemar p).", "",
+        "| split | method | params | accuracy | correct | vs seed (paired) | eval s | merge s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in summary["grid"]:
+        lo, hi = wilson_interval(r["correct"], r["n"])
+        v = r.get("vs_seed")
+        vs = f"{v['diff']:+.3f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] p={v['p_value']:.2g}: {v['verdict']}" if v else "-"
         lines.append(
-            f"| {r['split']} | {r['method']} | {format_params(r['params']) or '-'} | {r['accuracy']:.3f} "
-            f"| {r['correct']}/{r['n']} | {r['eval_seconds']:.0f} | {r['merge_seconds']:.1f} |"
+            f"| {r['split']} | {r['method']} | {format_params(r['params']) or '-'} | {r['accuracy']:.3f} [{lo:.2f}, {hi:.2f}] "
+            f"| {r['correct']}/{r['n']} | {vs} | {r['eval_seconds']:.0f} | {r['merge_seconds']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
