@@ -119,7 +119,7 @@ class Plan:
             f"budget: {self.budget_minutes:.0f} min; this machine ({t.cpu_capability}) evaluated {t.problems} problems "
             f"in {t.eval_seconds:.0f} s ({t.eval_dtype}, discovery) and {t.debate_seconds:.0f} s ({t.debate_dtype}, debate)",
             f"plan: problem counts x{self.scale:.2f}: search-dev slices {self.planned.slices}, selection-dev "
-            f"{self.planned.selection}, test {self.planned.test}; {self.planned.iterations} iterations of "
+            f"{self.planned.selection}, test {self.planned.test}; {self.planned.iterations} iteration{'s' * (self.planned.iterations != 1)} of "
             f"{self.planned.samples} samples",
             "estimate: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in self.estimate.items() if v > 0)
             + f" = {self.total_seconds / 60:.1f} min",
