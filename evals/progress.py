@@ -58,10 +58,12 @@ def figures(done: float, total: float | None, new: float, elapsed: float, *, end
     """
     text = f"{done:g}/{total:g} ({done / total:.0%})" if total else f"{done:g}"
     speed = f" {rate(new / elapsed)}" if new > 0 and elapsed > 0 else ""
+    # A step with nothing to count (`working`) says only how long it has run.
+    lead = "" if total is None and not done else f"{text}{speed}, "
     if ended:
-        return f"{text}{speed}, {'took' if not total or done >= total else 'stopped after'} {duration(elapsed)}"
+        return f"{lead}{'took' if not total or done >= total else 'stopped after'} {duration(elapsed)}"
     if not speed or not total:
-        return f"{text}{speed}, running {duration(elapsed)}"
+        return f"{lead}running {duration(elapsed)}"
     return f"{text}{speed}, ETA {duration(max(0.0, total - done) / (new / elapsed))}"
 
 
@@ -234,3 +236,13 @@ def progress_bar(label: str, total: int, show: bool = True, **options: Any) -> I
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
         progress.update(task, completed=total)
+
+
+@contextlib.contextmanager
+def working(label: str, show: bool = True, **options: Any) -> Iterator[None]:
+    """A step with no count to report (loading, converting, saving a model): in a log, `label: running 40s`
+    lines while it runs and its time when it ends, so a silent library call never leaves a log quiet."""
+    with Progress(disable=not show, **options) as progress:
+        progress.add_task(label, total=None)
+        yield  # leaving the block ends the task: its last line says how long the step took
+

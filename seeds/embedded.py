@@ -123,8 +123,12 @@ def materialize(seed: EmbeddedSeed, root: Path | None = None) -> Path:
     folder = base / "hf"
     if (folder / "config.json").is_file():
         return folder
-    gguf = assemble_gguf(seed, base / f"{seed.name}.gguf")
-    try:
-        return dequantize_to_folder(gguf, folder)
-    finally:
-        gguf.unlink(missing_ok=True)  # the safetensors folder replaces it
+    from evals.progress import working
+
+    # A minute or two on first use (checksums, dequantizing, writing), silent inside transformers.
+    with working(f"seed {seed.name}: building the safetensors folder (first use only)"):
+        gguf = assemble_gguf(seed, base / f"{seed.name}.gguf")
+        try:
+            return dequantize_to_folder(gguf, folder)
+        finally:
+            gguf.unlink(missing_ok=True)  # the safetensors folder replaces it

@@ -54,6 +54,7 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
     from evals.backends.dtype import resolve_dtype
     from evals.backends.registry import load_backend
     from evals.evaluate import evaluate
+    from evals.progress import working
     from evals.tasks import get_task
 
     task = get_task(config.task)
@@ -70,11 +71,13 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
     def seconds(backend, subset) -> float:
         backend.update_weights({})  # as after a merge: the shared prompt prefix is computed again
         start = time.perf_counter()
-        evaluate(backend, task, subset, progress=False)
+        with working(f"budget: {len(subset)} problems"):
+            evaluate(backend, task, subset, progress=False)
         return time.perf_counter() - start
 
-    backend = load_backend(config.backend.name, seed, dtype=eval_dtype, **options)
-    warm_up(backend, task, problems[0])
+    with working(f"budget: loading the seed ({eval_dtype}) and a warm-up"):
+        backend = load_backend(config.backend.name, seed, dtype=eval_dtype, **options)
+        warm_up(backend, task, problems[0])
     half = seconds(backend, problems[: len(problems) // 2])
     eval_seconds = seconds(backend, problems)
     fixed = fixed_share(half, eval_seconds)

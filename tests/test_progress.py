@@ -6,7 +6,7 @@ import io
 import re
 import time
 
-from evals.progress import Progress, duration, figures, progress_bar
+from evals.progress import Progress, duration, figures, progress_bar, working
 
 LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] (?P<label>[^:]+): (?P<figures>.*)$")
 
@@ -87,3 +87,13 @@ def test_progress_bar_ends_at_its_total_and_quiet_means_silent(capsys):
     with progress_bar("quiet", 3, show=False) as advance:
         advance(3)
     assert capsys.readouterr().err == ""
+
+
+def test_a_step_without_counts_still_reports_in_a_log():
+    out = io.StringIO()
+    with working("seed conversion", bar=False, stream=out, interval=0.2):
+        time.sleep(0.7)  # the heartbeat thread writes while the block is busy
+    got = [LINE.match(line) for line in lines(out)]
+    assert all(got) and len(got) >= 3 and {m["label"] for m in got} == {"seed conversion"}
+    assert all(re.fullmatch(r"running \S+", m["figures"]) for m in got[:-1])
+    assert re.fullmatch(r"took \S+", got[-1]["figures"])

@@ -38,6 +38,7 @@ def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneS
     from transformers import AutoConfig, AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
+    from evals.progress import working
     from seeds.training_progress import report_progress
 
     if not examples:
@@ -61,13 +62,14 @@ def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneS
         report_progress(trainer, f"SFT {out_dir.name}")
         result = trainer.train()
         log = [row for row in trainer.state.log_history if "loss" in row]
-    trained = trainer.model
-    if settings.method == "lora":
-        trained = trained.merge_and_unload()
-    trained = trained.to(saved_dtype)
     tmp = partial_folder(out_dir)
-    trained.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    with working(f"SFT {out_dir.name}: saving"):  # merging the adapter and writing take ~30 s on 2 cores
+        trained = trainer.model
+        if settings.method == "lora":
+            trained = trained.merge_and_unload()
+        trained = trained.to(saved_dtype)
+        trained.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     metrics = {
         "base": base,
         "examples": len(examples),
