@@ -251,3 +251,42 @@ def test_skipping_critics_keeps_the_experts_cache_key():
     without = with_critics.model_copy(update={"critics": False})
     assert without.trained_roles() == ("generator",) and with_critics.trained_roles() == ("generator", "critic")
     assert default_out_dir(without) == default_out_dir(with_critics)
+
+
+def test_full_recipe_two_iterations_with_critics_summaries_and_the_system_debate(tmp_path, tiny_model_dir, scripted):
+    """The published recipe at small scale: summarizer on, critics trained and debating, two finetuning iterations
+    (iteration 1 debates with iteration 0's agents and finetunes them again), the finetuned system's debate
+    evaluated on the held-out slice next to the seed's."""
+    calls, loader = scripted
+    debate = {"agents": 3, "rounds": 2, "summarize": True, "max_new_tokens": 16, "summary_max_new_tokens": 16}
+    config = tiny_config(tiny_model_dir, iterations=2, debate=debate)
+    out = tmp_path / "maf"
+    manifest = build_experts(config, out, show_progress=False, backend_loader=loader, log=lambda _: None)
+
+    def models_of(prompts_from: str) -> set[str]:
+        return {Path(c["model"]).relative_to(out).as_posix() if str(c["model"]).startswith(str(out)) else "seed"
+                for c in calls if c["prompts"] and c["prompts"][0][0]["content"].startswith(prompts_from)}
+
+    # Iteration 1's training debate: round 0 by iteration 0's generators, round 1 by its critics, summaries
+    # written by the seed (the summarizer is not finetuned).
+    iter1 = [c for c in calls if "iter-0/" in str(c["model"])]
+    assert {Path(c["model"]).name for c in iter1} >= {f"{role}-{i}" for role in ("generator", "critic") for i in range(3)}
+    assert "seed" in models_of("Here are a list of opinions")
+    records = [json.loads(line) for line in (out / "iter-1" / "debate.jsonl").read_text().splitlines()]
+    assert all(len(r["summaries"]) == 1 and len(r["responses"]) == 2 for r in records)
+    # Both iterations trained every generator and critic; the handed-over experts are iteration 1's generators,
+    # each finetuned from its own iteration-0 self.
+    for level in (0, 1):
+        for role in ("generator", "critic"):
+            for i in range(3):
+                assert (out / f"iter-{level}" / f"{role}-{i}" / "config.json").is_file()
+    assert manifest.experts == [str(out / "iter-1" / f"generator-{i}") for i in range(3)]
+    assert [json.loads((out / "iter-1" / f"generator-{i}" / "train_metrics.json").read_text())["base"]
+            for i in range(3)] == [str(out / "iter-0" / f"generator-{i}") for i in range(3)]
+    # The finetuned system (iteration 1's generators, then critics) debated the held-out slice, as the seed did.
+    metrics = json.loads(Path(manifest.metrics).read_text())
+    assert metrics["system"]["n"] == metrics["seed"]["n"] == 5
+    assert len(metrics["system"]["debate_per_round"]) == len(metrics["seed"]["debate_per_round"]) == 2
+    system_calls = [c for c in calls if "iter-1/" in str(c["model"])]
+    assert {Path(c["model"]).name for c in system_calls} == {f"{r}-{i}" for r in ("generator", "critic") for i in range(3)}
+    assert set(metrics["training"]) == {f"iter-{l}/{r}-{i}" for l in (0, 1) for r in ("generator", "critic") for i in range(3)}
