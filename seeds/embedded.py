@@ -123,12 +123,21 @@ def materialize(seed: EmbeddedSeed, root: Path | None = None) -> Path:
     folder = base / "hf"
     if (folder / "config.json").is_file():
         return folder
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from evals.progress import working
 
-    # A minute or two on first use (checksums, dequantizing, writing), silent inside transformers.
+    # A minute or two on first use (checksums, dequantizing, writing), silent inside transformers. In a child
+    # process, so the GGUF and float32 copies (~4 GB for the 0.5B seed) are returned to the system when it ends.
     with working(f"seed {seed.name}: building the safetensors folder (first use only)"):
-        gguf = assemble_gguf(seed, base / f"{seed.name}.gguf")
-        try:
-            return dequantize_to_folder(gguf, folder)
-        finally:
-            gguf.unlink(missing_ok=True)  # the safetensors folder replaces it
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            return child.submit(_build, seed, base, folder).result()
+
+
+def _build(seed: EmbeddedSeed, base: Path, folder: Path) -> Path:
+    gguf = assemble_gguf(seed, base / f"{seed.name}.gguf")
+    try:
+        return dequantize_to_folder(gguf, folder)
+    finally:
+        gguf.unlink(missing_ok=True)  # the safetensors folder replaces it

@@ -37,10 +37,12 @@ PHASE_SECONDS = 30.0  # a scoring phase stages the task vectors and loads an eva
 CANDIDATE_SECONDS = 6.0  # probe in the sandbox, merge, weight swap
 SLOW_MERGES = {"ties": 100.0, "dare_ties": 100.0, "breadcrumbs": 100.0, "dare_linear": 100.0}  # mergekit, 2 cores
 MERGE_SECONDS = 10.0  # other mergekit methods
-# The debate: one problem is agents x rounds answers of up to 384 tokens, round 2's prompts carry the
-# others' answers; 1.5 problem-evaluations per answer matched the held-out (195 s) and training (450 s) debates.
-DEBATE_PER_ANSWER = 1.5
-SFT_PROBES = 7.0  # three LoRA SFTs of the embedded recipe took 257 s where one probe took ~36 s
+# The debate: one problem is agents x rounds sampled answers of up to 384 tokens, round 2's prompts carry the
+# others' answers. Its cost is linear in answers (no fixed share: sampled answers run long and fill every
+# batch): 1.75 probe problems per answer, measured over the seed's, the training and the experts' debates of
+# two runs (AVX512: 216 answers in 1087 s, 1.93 each; AVX2: 84 answers in 1195 s, 1.50 each).
+DEBATE_PER_ANSWER = 1.75
+SFT_PROBES = 5.5  # the embedded recipe's three LoRA SFTs: 217 s (AVX512, 14 examples) where one probe took 40 s
 DPO_PROBES = 1.5  # one DPO step of the embedded default: 54 s
 SAMPLE_PER_PROBLEM = 1.25  # a 320-token reply costs about one evaluated problem's generation
 EXECUTABLE_RATE = 0.25  # the embedded seed's share of replies that run (0/12 and 2-4/12 in earlier runs)
@@ -251,12 +253,13 @@ def _experts(config: "DiscoveryConfig", overrides: dict, t: Throughput) -> float
     from seeds.debate import load_debate_config
 
     debate = load_debate_config(config.experts.debate, overrides)
-    answers = debate.debate.agents * debate.debate.rounds * DEBATE_PER_ANSWER
+    agents, rounds = debate.debate.agents, debate.debate.rounds
     train = sum(source.limit for source in debate.train)
     held_out = debate.evaluation.limit if debate.evaluation.experts or debate.evaluation.system else 0
-    seed_debate = t.eval(held_out * answers, debate=True)
-    experts_eval = debate.debate.agents * t.eval(held_out, debate=True)
-    return seed_debate + t.eval(train * answers, debate=True) + SFT_PROBES * t.eval_seconds + experts_eval + EXPERT_LOAD_SECONDS
+    # The seed's held-out debate, the training debate, one round of the experts' single answers.
+    answers = (held_out + train) * agents * rounds + held_out * agents
+    per_answer = DEBATE_PER_ANSWER * t.debate_seconds / t.problems
+    return answers * per_answer + SFT_PROBES * t.eval_seconds + EXPERT_LOAD_SECONDS
 
 
 # -- planning ---------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ _EXPERTS_TITLE = "Experts: task vector sizes and directions, held-out accuracy"
 
 
 def expert_cells(summary: RunSummary) -> Cells:
-    headers = ["expert", "||tau||/||W||", "cosine to the others", "held-out (single agent)", "vs seed agent (paired)"]
+    headers = ["expert", "‖τ‖/‖W‖", "cosine to the others", "held-out (single agent)", "vs seed agent (paired)"]
     cells = [
         [
             r.name,
