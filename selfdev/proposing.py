@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from sandbox import Diagnosis
-from selfdev.archive import Archive, Candidate
+from selfdev.archive import Archive
+from selfdev.stages import CandidateRecord, Sample
 from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import generator_messages
 from selfdev.generator.proposals import (
@@ -33,7 +34,7 @@ from selfdev.generator.proposals import (
     select_parents,
     trivial_fingerprints,
 )
-from selfdev.generator.sampler import Chat, Sample, read_samples, sample_replies, write_samples
+from selfdev.generator.sampler import Chat, read_samples, sample_replies, write_samples
 from selfdev.progress import LoopProgress
 from selfdev.run_dir import RunDir
 
@@ -102,7 +103,7 @@ class Proposer:
         parents = {c.id: c.sample_index % width for c in self.archive.candidates(iteration)}
         return [(round_ * width + parents[s.parent_id], s) for s in cached]
 
-    def _sample_repairs(self, iteration: int, round_: int, failed: list[Candidate], num_experts: int) -> list[Sample]:
+    def _sample_repairs(self, iteration: int, round_: int, failed: list[CandidateRecord], num_experts: int) -> list[Sample]:
         temperature = self.config.temperature_at(iteration)
         adapters = dict(self.arms(iteration))
         samples = []

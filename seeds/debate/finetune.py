@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from seeds.debate.atomic import partial_folder, publish_folder
+from evals.atomic import replacing
 from seeds.training import TrainingSettings, load_tokenizer
 
 
@@ -65,18 +65,17 @@ def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneS
     if settings.method == "lora":
         trained = trained.merge_and_unload()
     trained = trained.to(saved_dtype)
-    tmp = partial_folder(out_dir)
-    trained.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    metrics = {
-        "base": base,
-        "examples": len(examples),
-        "method": settings.method,
-        "train_loss": result.training_loss,
-        "steps": result.global_step,
-        "seconds": result.metrics.get("train_runtime"),
-        "log": log,
-    }
-    (tmp / "train_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    publish_folder(tmp, out_dir)
+    with replacing(out_dir) as tmp:
+        trained.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        metrics = {
+            "base": base,
+            "examples": len(examples),
+            "method": settings.method,
+            "train_loss": result.training_loss,
+            "steps": result.global_step,
+            "seconds": result.metrics.get("train_runtime"),
+            "log": log,
+        }
+        (tmp / "train_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
