@@ -10,7 +10,6 @@ from selfdev.archive import SCHEMA_VERSION, Archive, prompt_key
 from selfdev.scores import Evaluation
 from selfdev.stages import CandidateRecord, CandidateStatus
 
-SCHEMA_3 = Path(__file__).parent / "fixtures" / "archive_schema_3.sql"
 
 PROMPT = json.dumps([{"role": "user", "content": "write merge()"}])
 
@@ -66,19 +65,15 @@ def test_version_2_archive_is_migrated_with_its_prompts(tmp_path: Path):
 
 
 def as_schema_3(path: Path) -> None:
-    """Rewrite the archive at `path` into schema 3 exactly as selfdev wrote it before version 4, with the same rows."""
-    current = path.with_name(path.name + ".v4")
-    path.rename(current)
+    """Turn the archive at `path` into schema 3 as selfdev wrote it before version 4, with the same rows.
+
+    Version 4 only added the `artifacts` table: the candidates, prompts and meta tables are version 3's.
+    """
     db = sqlite3.connect(path)
-    db.executescript(SCHEMA_3.read_text())
-    db.execute("ATTACH DATABASE ? AS current", (str(current),))
-    for table in ("candidates", "prompts", "meta"):
-        db.execute(f"INSERT INTO {table} SELECT * FROM current.{table}")
+    db.execute("DROP TABLE artifacts")
     db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     db.commit()
-    db.execute("DETACH DATABASE current")
     db.close()
-    current.unlink()
 
 
 def test_version_3_archive_is_migrated_and_indexes_artifacts(tmp_path: Path):
