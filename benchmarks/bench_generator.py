@@ -36,11 +36,11 @@ from sandbox import SandboxLimits, SandboxWorker
 from seeds import DEFAULT_SEED, resolve_model
 from selfdev import scores
 from selfdev.archive import Archive
-from selfdev.stages import CandidateRecord
 from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import ONE_SHOT, extract_code, generator_messages
 from selfdev.generator.proposals import evolve_messages, needs_repair, repair_messages, select_parents, trivial_fingerprints
 from selfdev.generator.sampler import generate, generator_backend
+from selfdev.stages import CandidateRecord
 
 MERGE_SEED = 0
 SAMPLING_SEED = 0

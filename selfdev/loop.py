@@ -23,7 +23,6 @@ what was in flight.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -41,7 +40,7 @@ from selfdev.config import DiscoveryConfig
 from selfdev.dpo import fitting_pairs, train_dpo
 from selfdev.errors import UserError
 from selfdev.experts_source import ExpertsSource, resolve_experts
-from selfdev.generator.prompt import ONE_SHOT, generator_messages
+from selfdev.generator.prompt import ONE_SHOT
 from selfdev.isolated import run_isolated
 from selfdev.merging.baseline_results import read_tuned_baselines
 from selfdev.preferences import select_pairs
@@ -217,7 +216,6 @@ class Discovery:
         """
         finished = self.archive.finished_indices(iteration)
         adapter = self.run.latest_adapter(iteration)
-        paper = json.dumps(generator_messages(num_experts))  # the prompt of samples written before samples kept theirs
         width = len(samples)
         with LoopProgress(iteration, width, self.archive) as progress:
             todo = list(enumerate(samples))
@@ -232,7 +230,7 @@ class Discovery:
                     progress.running(index)
                     screening = screen.reply(sample.reply)
                     generator = adapter.parent.name if adapter is not None and sample.arm == "main" else ""
-                    record = record_of(iteration, index, sample, screening, generator=generator, prompt=paper)
+                    record = record_of(iteration, index, sample, screening, generator=generator)
                     for done in queue.put(record, screening.checked):
                         progress.finished(done)
                 for done in queue.drain():

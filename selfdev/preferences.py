@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from selfdev import scores
 from selfdev.archive import Archive
-from selfdev.stages import CandidateRecord
 from selfdev.generator.prompt import code_reply
+from selfdev.stages import CandidateRecord
 
 
 class PreferenceConfig(BaseModel):

@@ -18,14 +18,15 @@ evaluates exactly the replies it sampled before the crash.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from sandbox import Diagnosis
 from selfdev.archive import Archive
-from selfdev.stages import CandidateRecord, Sample
 from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import generator_messages
+from selfdev.stages import CandidateRecord, Sample
 from selfdev.generator.proposals import (
     evolve_messages,
     needs_repair,
@@ -72,8 +73,9 @@ class Proposer:
     def samples(self, iteration: int, num_experts: int) -> list[Sample]:
         path = self.run.samples(iteration)
         cached = read_samples(path)
-        if cached is not None:
-            return cached
+        if cached is not None:  # samples written before samples kept their prompt were asked the paper prompt
+            paper = prompt_json(generator_messages(num_experts))
+            return [s if s.prompt else replace(s, prompt=paper) for s in cached]
         temperature = self.config.temperature_at(iteration)
         proposal, chat = self.prompt(num_experts)
         n = self.config.samples_per_iteration

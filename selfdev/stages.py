@@ -171,16 +171,13 @@ def _screened(screening: Screening) -> dict[str, Any]:
     )
 
 
-def record_of(
-    iteration: int, index: int, sample: Sample, screening: Screening, *, generator: str = "", prompt: str | None = None
-) -> CandidateRecord:
+def record_of(iteration: int, index: int, sample: Sample, screening: Screening, *, generator: str = "") -> CandidateRecord:
     """The one place a sample becomes an archive row: where it came from and what the screen found.
 
-    `generator`: the checkpoint that sampled it ('' for the base generator); `prompt`: the prompt of a sample
-    written before samples kept theirs.
+    `generator`: the checkpoint that sampled it ('' for the base generator).
     """
     return CandidateRecord(
-        iteration=iteration, sample_index=index, generator=generator, prompt=sample.prompt or prompt,
+        iteration=iteration, sample_index=index, generator=generator, prompt=sample.prompt,
         proposal=sample.proposal, arm=sample.arm, parent_id=sample.parent_id, reply=sample.reply, **_screened(screening),
     )
 

@@ -20,13 +20,13 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from selfdev.archive import Archive  # noqa: E402
-from selfdev.stages import CandidateRecord  # noqa: E402
 from selfdev.candidates import CandidateQueue, Finished, HeldOutJob, Recorder, run_jobs  # noqa: E402
 from selfdev.distributed import ActorPool  # noqa: E402
-from selfdev.scores import Evaluation  # noqa: E402
-from selfdev.stages import Scored  # noqa: E402
 from selfdev.loop import discover  # noqa: E402
 from selfdev.run_dir import RunDir  # noqa: E402
+from selfdev.scores import Evaluation  # noqa: E402
+from selfdev.stages import CandidateRecord  # noqa: E402
+from selfdev.stages import Scored  # noqa: E402
 from test_loop import REPLIES, seed_samples, tiny_config  # noqa: E402
 
 MEAN, SAME_AS_MEAN = 2, 3  # sample indices of one function written twice

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from sandbox import SandboxLimits, SandboxWorker, check_source
-from selfdev.stages import CandidateRecord
 from selfdev.generator.allowed import allowed_api, shown_names
 from selfdev.generator.prompt import ONE_SHOT, extract_code, generator_messages
+from selfdev.stages import CandidateRecord
 from selfdev.generator.proposals import (
     diagnosis_text,
     evolve_messages,

@@ -13,8 +13,8 @@ from sandbox import SandboxWorker
 from seeds.compat import IncompatibleModelsError
 from seeds.task_vectors import TaskVectors
 from selfdev.apply import ApplyError, apply_algorithm, apply_config
-from selfdev.cli import app
 from selfdev.archive import Archive
+from selfdev.cli import app
 from selfdev.merging import AlgorithmError, MergeInputs, merge_generated, using_worker
 from selfdev.scores import Evaluation
 from selfdev.stages import CandidateRecord

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from selfdev.archive import Archive
-from selfdev.stages import CandidateRecord
 from selfdev.preferences import PreferenceConfig, select_pairs
 from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord
 
 
 def dev(score: float | None, n: int = 100) -> Evaluation | None:

@@ -9,9 +9,9 @@ import pytest
 from rich.console import Console
 
 from selfdev.archive import Archive, ArchiveVersionError
-from selfdev.stages import CandidateRecord
 from selfdev.report import collect, print_summary, summary_rows, write_report
 from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord
 
 CODE = "def merge(task_vectors):\n    return sum(task_vectors) / len(task_vectors)  # a < b & c\n"
 

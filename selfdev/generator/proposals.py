@@ -19,8 +19,8 @@ from typing import Callable, Iterable
 
 from sandbox import Diagnosis, Status
 from selfdev import scores
-from selfdev.stages import CandidateRecord
 from selfdev.generator.prompt import messages, task_text
+from selfdev.stages import CandidateRecord
 
 # Failures a repair can address: the static gate refused it, it raised, ran out of time or returned a bad tensor.
 REPAIRABLE = frozenset(s.value for s in (Status.SYNTAX, Status.POLICY, Status.RUNTIME, Status.TIMEOUT, Status.BAD_OUTPUT))

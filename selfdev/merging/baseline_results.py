@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from selfdev.stages import CandidateRecord
 from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord
 
 SEED_ROW = "seed"  # the method name of the unmerged reference row
 

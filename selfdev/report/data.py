@@ -17,10 +17,10 @@ import yaml
 
 from selfdev import scores
 from selfdev.archive import Archive
-from selfdev.stages import CandidateRecord
 from selfdev.budget import Plan
 from selfdev.run_dir import RunDir
 from selfdev.scores import Estimate, Evaluation, Paired
+from selfdev.stages import CandidateRecord
 
 
 @dataclass
