@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdev.scores import Evaluation
-from selfdev.stages import CandidateRecord
+from selfdev.stages import CandidateRecord, CandidateStatus
 
 SEED_ROW = "seed"  # the method name of the unmerged reference row
 
@@ -82,7 +82,7 @@ def read_tuned_baselines(folder: Path) -> list[CandidateRecord]:
         CandidateRecord(
             iteration=-2,
             sample_index=index,
-            status="ok",
+            status=CandidateStatus.OK,
             kind="baseline",
             name=row["method"],
             params=row["params"],
