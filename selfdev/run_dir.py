@@ -3,7 +3,7 @@
 The archive (`archive.sqlite`) holds every candidate and indexes the rest of
 what the run produced, by kind and path (`Archive.index`, `Archive.artifacts`):
 
-    expert     an expert model the run merges (absolute: usually in the shared folder)
+    expert     an expert model the run merges (absolute: usually in the shared folder; or a hub id)
     baselines  the tuned mergekit baselines' folder (baselines.json, baselines.md, results.jsonl)
     samples    an iteration's sampled replies (generator/iter-N/samples.jsonl) or a repair round's (repairs-R.jsonl)
     adapter    an iteration's DPO adapter (generator/iter-N/adapter, with dpo_metrics.json); detail: the DPO metrics
@@ -25,7 +25,10 @@ class RunDir:
     shared: Path | None = None  # baselines, reusable across runs
 
     def relative(self, path: str | Path) -> str:
-        """How the archive indexes `path`: relative to the run folder when inside it, else absolute."""
+        """How the archive indexes `path`: relative to the run folder when inside it, else absolute (a name that is
+        no local path, such as a hub id, as it is)."""
+        if not Path(path).exists():
+            return str(path)
         path = Path(path).absolute()
         try:
             return str(path.relative_to(self.root.absolute()))
