@@ -37,10 +37,11 @@ from seeds import DEFAULT_SEED, resolve_model
 from selfdev import scores
 from selfdev.archive import Archive
 from selfdev.config import GeneratorConfig
-from selfdev.generator.prompt import ONE_SHOT, extract_code, generator_messages
+from selfdev.generator.prompt import ONE_SHOT, generator_messages
 from selfdev.generator.proposals import evolve_messages, needs_repair, repair_messages, select_parents, trivial_fingerprints
 from selfdev.generator.sampler import generate, generator_backend
-from selfdev.stages import CandidateRecord
+from selfdev.screen import Screen
+from selfdev.stages import CandidateRecord, Sample, record_of
 
 MERGE_SEED = 0
 SAMPLING_SEED = 0
@@ -93,7 +94,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace, backend, worker: SandboxWorker) -> None:
         self.args, self.backend, self.worker = args, backend, worker
         self.config = GeneratorConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-        self.trivial = trivial_fingerprints(lambda code: worker.probe(code, seed=MERGE_SEED), worker.limits.probe_k)
+        self.screen = Screen(worker, merge_seed=MERGE_SEED)  # as the loop screens, without its real-parameter probes
+        self.trivial = trivial_fingerprints(self.screen.probe, worker.limits.probe_k)
         # One short warm-up generation, so the first grid point does not pay for the first call's setup.
         warm = self.config.model_copy(update={"max_new_tokens": 16})
         generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=SAMPLING_SEED)
@@ -105,14 +107,8 @@ class Bench:
         new = []
         for i, (reply, tokens) in enumerate(replies):
             parent = parents[i] if parents else None
-            c = CandidateRecord(0, len(arm.candidates), "pending", reply=reply, proposal=proposal, id=len(arm.candidates))
-            c.parent_id = None if parent is None else parent.id
-            c.code = extract_code(reply)
-            if c.code is None:
-                c.status, c.reason = "no_code", "the reply has no code block defining merge()"
-            else:
-                probe = self.worker.probe(c.code, seed=MERGE_SEED)
-                c.status, c.reason, c.line, c.fingerprint = probe.status.value, probe.reason, probe.line, probe.fingerprint
+            sample = Sample(reply, proposal=proposal, parent_id=None if parent is None else parent.id)
+            c = record_of(0, len(arm.candidates), sample, self.screen.reply(reply)).with_id(len(arm.candidates))
             arm.candidates.append(c)
             arm.tokens += tokens
             new.append(c)

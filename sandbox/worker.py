@@ -60,7 +60,7 @@ class SandboxWorker:
     # public API
 
     def probe(self, code: str | CheckedCode, seed: int = 0, *, task_vectors: TaskVectorSet | None = None) -> Diagnosis:
-        """Static gate (unless `code` already passed it), then run the candidate on seeded probe tensors; OK carries a fingerprint.
+        """Static gate (unless `code` passed it already), then the candidate on seeded probe tensors; OK has a fingerprint.
 
         The probe tensors (SandboxLimits.probe_shapes, probe_k of each) and the
         candidate's generator both derive from `seed`, so fingerprints compare
