@@ -8,7 +8,7 @@ The same merge functions (task arithmetic 0.3 * sum, a TIES-like trimmed sign co
 run in the sandbox as generated code is) over the same experts' MLP task vectors, each scored with greedy
 decoding on the same first --limit dev problems, in one run:
 
-- in place (what `selfdev discover` does, see selfdev.candidates.CandidateScorer): one backend holds the seed and
+- in place (what `selfdev discover` does, see selfdev.scoring.CandidateScorer): one backend holds the seed and
   the task vectors are streamed once into the sandbox worker's shared memory (MergeInputs); a first merge starts
   the worker. That is setup, paid once per phase and reported apart. Per candidate: `merge_generated` (merge), the merged MLP
   tensors pushed into the live model with `update_weights` (load), `evaluate` (eval). Nothing is restored: the

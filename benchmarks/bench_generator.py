@@ -35,11 +35,13 @@ from pathlib import Path
 from sandbox import SandboxLimits, SandboxWorker
 from seeds import DEFAULT_SEED, resolve_model
 from selfdev import scores
-from selfdev.archive import Archive, Candidate
+from selfdev.archive import Archive
 from selfdev.config import GeneratorConfig
-from selfdev.generator.prompt import ONE_SHOT, extract_code, generator_messages
+from selfdev.generator.prompt import ONE_SHOT, generator_messages
 from selfdev.generator.proposals import evolve_messages, needs_repair, repair_messages, select_parents, trivial_fingerprints
 from selfdev.generator.sampler import generate, generator_backend
+from selfdev.screen import Screen
+from selfdev.stages import CandidateRecord, Sample, record_of
 
 MERGE_SEED = 0
 SAMPLING_SEED = 0
@@ -52,7 +54,7 @@ class Arm:
 
     name: str
     temperature: float
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: list[CandidateRecord] = field(default_factory=list)
     tokens: int = 0
     seconds: float = 0.0
 
@@ -92,26 +94,21 @@ class Bench:
     def __init__(self, args: argparse.Namespace, backend, worker: SandboxWorker) -> None:
         self.args, self.backend, self.worker = args, backend, worker
         self.config = GeneratorConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-        self.trivial = trivial_fingerprints(lambda code: worker.probe(code, seed=MERGE_SEED), worker.limits.probe_k)
+        self.screen = Screen(worker, merge_seed=MERGE_SEED)  # as the loop screens, without its real-parameter probes
+        self.trivial = trivial_fingerprints(self.screen.probe, worker.limits.probe_k)
         # One short warm-up generation, so the first grid point does not pay for the first call's setup.
         warm = self.config.model_copy(update={"max_new_tokens": 16})
         generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=SAMPLING_SEED)
 
-    def draw(self, arm: Arm, chats: list[list[dict]], proposal: str, seed: int, parents: list[Candidate] | None = None):
+    def draw(self, arm: Arm, chats: list[list[dict]], proposal: str, seed: int, parents: list[CandidateRecord] | None = None):
         """Sample one reply per chat, probe each, add them to `arm`; returns the new candidates."""
         start = time.perf_counter()
         replies = generate(self.backend, chats, self.config, temperature=arm.temperature, seed=seed)
         new = []
         for i, (reply, tokens) in enumerate(replies):
             parent = parents[i] if parents else None
-            c = Candidate(0, len(arm.candidates), "pending", reply=reply, proposal=proposal, id=len(arm.candidates))
-            c.parent_id = None if parent is None else parent.id
-            c.code = extract_code(reply)
-            if c.code is None:
-                c.status, c.reason = "no_code", "the reply has no code block defining merge()"
-            else:
-                probe = self.worker.probe(c.code, seed=MERGE_SEED)
-                c.status, c.reason, c.line, c.fingerprint = probe.status.value, probe.reason, probe.line, probe.fingerprint
+            sample = Sample(reply, proposal=proposal, parent_id=None if parent is None else parent.id)
+            c = record_of(0, len(arm.candidates), sample, self.screen.reply(reply)).with_id(len(arm.candidates))
             arm.candidates.append(c)
             arm.tokens += tokens
             new.append(c)
@@ -146,16 +143,17 @@ def best_paper(grid: list[Arm]) -> Arm:
     return max(grid, key=key)
 
 
-def parents_from_archive(path: Path, k: int, trivial: dict[str, str]) -> list[Candidate]:
+def parents_from_archive(path: Path, k: int, trivial: dict[str, str]) -> list[CandidateRecord]:
     with Archive(path) as archive:
         return select_parents(archive.candidates(kind=None), k, trivial)
 
 
-def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial: dict[str, str]) -> list[Candidate]:
+def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial: dict[str, str]) -> list[CandidateRecord]:
     """Task arithmetic and `pool` (code), scored on the first --parent-problems dev problems with the loop's scorer."""
     from evals.data import resolve_data_dir
     from evals.tasks import get_task
-    from selfdev.candidates import CascadeConfig, ScorerSpec
+    from selfdev.candidates import CascadeConfig
+    from selfdev.scoring import ScorerSpec
     from selfdev.merging.baselines_config import BackendOptions
 
     data_dir = resolve_data_dir(args.data_dir) if args.data_dir else None
@@ -171,8 +169,8 @@ def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial
         try:
             for i, code in enumerate([ONE_SHOT, *pool]):
                 probe = worker.probe(code, seed=MERGE_SEED)
-                candidate = Candidate(0, i, probe.status.value, code=code, fingerprint=probe.fingerprint, id=i)
-                parents.append(scorer.score(candidate, None, full=True))
+                candidate = CandidateRecord(0, i, probe.status.value, code=code, fingerprint=probe.fingerprint, id=i)
+                parents.append(candidate.scored("dev", scorer.cascade(code, None, full=True)))
         finally:
             scorer.inputs.close()
     return select_parents(parents, args.parents, trivial)

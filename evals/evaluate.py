@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from evals.atomic import write_text_atomic
 from evals.backends.base import Completion, GenerationBackend, SamplingParams
 from evals.progress import progress_bar
 from evals.prompts import PromptFormat, build_prompt
@@ -122,8 +123,8 @@ def write_report(report: EvalReport, out_path: Path) -> None:
     """Records as JSONL at `out_path`, summary JSON beside it; each file replaced atomically."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.records)
-    _write_atomic(out_path, lines)
-    _write_atomic(summary_path(out_path), json.dumps(report.to_dict(records=False), indent=2) + "\n")
+    write_text_atomic(out_path, lines)
+    write_text_atomic(summary_path(out_path), json.dumps(report.to_dict(records=False), indent=2) + "\n")
 
 
 def _generate(
@@ -154,9 +155,3 @@ def _generate(
                 advance(len(batch) - reported)
             completions.extend(out)
     return completions
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

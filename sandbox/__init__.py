@@ -6,10 +6,12 @@ that shape.
 
 Layers, outermost first:
 
-- ``check_source`` (policy.py), in the caller: parse, refuse imports other than
+- ``check`` (policy.py), in the caller, once per candidate: parse, refuse imports other than
   torch / torch.nn.functional / math (and inert typing), dunder and
   underscore names, classes and unavailable builtins, check the contract,
-  compile with RestrictedPython (>= 8.4).
+  compile with RestrictedPython (>= 8.4). Its ``CheckedCode`` goes to every
+  later probe and merge, and the worker process runs the compiled module it
+  carries (it never compiles); ``check_source`` is the verdict alone.
 - ``SandboxWorker`` (worker.py, process.py, staging.py): runs candidates in a separate process
   (worker_process.py, harden.py) started in its own session with a scrubbed
   environment, as ``nobody`` when the caller is root, with no_new_privs, a
@@ -34,17 +36,19 @@ Layers, outermost first:
 
 from sandbox.diagnosis import Diagnosis, Status
 from sandbox.limits import SandboxLimits
-from sandbox.policy import check_source
+from sandbox.policy import CheckedCode, check, check_source
 from sandbox.fingerprint import choose_probe_tensors
 from sandbox.worker import SandboxError, SandboxWorker, TaskVectorSet, tensor_seed
 
 __all__ = [
+    "CheckedCode",
     "Diagnosis",
     "SandboxError",
     "SandboxLimits",
     "SandboxWorker",
     "Status",
     "TaskVectorSet",
+    "check",
     "check_source",
     "choose_probe_tensors",
     "tensor_seed",

@@ -128,8 +128,8 @@ def _classify(exc: BaseException, ctx: CallContext) -> CandidateFailure:
     return CandidateFailure(Status.RUNTIME, f"{type(exc).__name__}: {message}".rstrip(": "), line)
 
 
-class Candidate:
-    """One compiled candidate: its module globals and its merge function."""
+class LoadedCandidate:
+    """One candidate's compiled module loaded in the worker: its globals and its merge function."""
 
     def __init__(self, code: CodeType, limiter: Limiter, output: CappedText) -> None:
         self.code = code

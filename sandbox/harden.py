@@ -54,7 +54,7 @@ def harden(limits: SandboxLimits, threads: int) -> int:
     with WriteGuard(CallContext(0, (), CappedText(0))):
         (torch.ones(4) * 2).sum().item()
     # Everything alive now is the worker's own and stays: later collections
-    # (one after every candidate, see Candidate.close) only walk what
+    # (one after every candidate, see LoadedCandidate.close) only walk what
     # candidates made.
     gc.collect()
     gc.freeze()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.metadata
+import marshal
 import re
 import time
+from dataclasses import dataclass, field
 from types import CodeType
 
 from RestrictedPython import compile_restricted_exec
@@ -263,13 +265,42 @@ def compile_candidate(code: str, *, max_chars: int = DEFAULT_MAX_CODE_CHARS) -> 
     return result.code, Diagnosis(Status.OK, seconds=time.perf_counter() - start)
 
 
-@functools.lru_cache(maxsize=256)
-def compile_candidate_cached(code: str, max_chars: int = DEFAULT_MAX_CODE_CHARS) -> tuple[CodeType | None, Diagnosis]:
-    """compile_candidate, remembered: mergekit's streaming path sends the same code for every tensor.
+@dataclass(frozen=True)
+class CheckedCode:
+    """Source after the static gate, which ran once: its verdict and, when it passed, the compiled module.
 
-    Code objects are immutable, and every run executes one in a fresh namespace.
+    `SandboxWorker.probe` and `merge_model` take it instead of a string and
+    run it without checking again (the worker process loads `compiled`, it
+    never compiles); a string passed there goes through `check` first. The
+    compiled module travels as `marshal` bytes: from the caller to its own
+    worker process (same interpreter), never the other way.
     """
-    return compile_candidate(code, max_chars=max_chars)
+
+    source: str
+    diagnosis: Diagnosis
+    compiled: bytes | None = field(default=None, repr=False)
+    max_chars: int = DEFAULT_MAX_CODE_CHARS
+
+    @property
+    def ok(self) -> bool:
+        return self.compiled is not None
+
+    def code_object(self) -> CodeType:
+        if self.compiled is None:
+            raise ValueError("the static gate refused this code; there is nothing to run")
+        return marshal.loads(self.compiled)
+
+
+def check(code: str, *, max_chars: int = DEFAULT_MAX_CODE_CHARS) -> CheckedCode:
+    """The static gate once: parse, policy checks, contract, RestrictedPython compile. Runs nothing."""
+    compiled, diagnosis = compile_candidate(code, max_chars=max_chars)
+    return CheckedCode(code, diagnosis, None if compiled is None else marshal.dumps(compiled), max_chars)
+
+
+@functools.lru_cache(maxsize=256)
+def check_cached(code: str, max_chars: int = DEFAULT_MAX_CODE_CHARS) -> CheckedCode:
+    """`check`, remembered: mergekit's streaming path sends the same source for every tensor."""
+    return check(code, max_chars=max_chars)
 
 
 def check_source(code: str, *, max_chars: int = DEFAULT_MAX_CODE_CHARS) -> Diagnosis:

@@ -7,6 +7,7 @@ they live in memfd-backed shared memory whose descriptors ride along.
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import struct
@@ -17,11 +18,20 @@ from typing import Any
 # Bumped whenever caller and worker would misread each other. A caller that
 # imported the sandbox before its files changed on disk starts workers from
 # the new files; the handshake turns that into a clear error.
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3  # 3: requests carry the compiled module (`compiled`), not the source
 
 _HEADER = struct.Struct("!I")
 MAX_MESSAGE_BYTES = 16 << 20
 MAX_FDS = 8
+
+
+def encode_bytes(data: bytes) -> str:
+    """Bytes as a JSON string (base64)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_bytes(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
 
 
 class ProtocolError(Exception):

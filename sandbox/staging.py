@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -164,3 +165,37 @@ def check_groups(groups: Sequence[tuple[str, Sequence[torch.Tensor]]]) -> None:
         check_specs(name, group)
 
 
+def copy_to_shared(
+    specs: Sequence[tuple[str, Sequence[TensorSpec]]],
+    groups: Iterable[tuple[str, Sequence[torch.Tensor]]],
+    set_id: int,
+) -> Staged:
+    """One memfd laid out by `specs`, filled from `groups` one parameter at a time."""
+    slots, nbytes = shm.plan([spec for _, group in specs for spec in group])
+    entries, position = [], 0
+    for _, group in specs:
+        entries.append(slots[position : position + len(group)])
+        position += len(group)
+    fd = shm.create(nbytes, "sandbox-task-vectors")
+    try:
+        buffer = shm.map_fd(fd, nbytes, writable=True)
+        base = shm.byte_tensor(buffer)
+        arriving = iter(groups)
+        with torch.no_grad():
+            for (want, _), entry in zip(specs, entries):
+                name, tensors = next(arriving, (None, ()))
+                if name != want or len(tensors) != len(entry):
+                    raise ValueError(f"expected {len(entry)} task vectors of {want!r}, got {len(tensors)} of {name!r}")
+                for tensor, slot in zip(tensors, entry):
+                    if tuple(tensor.shape) != slot.shape or tensor.dtype != slot.torch_dtype:
+                        got = f"{tuple(tensor.shape)} {tensor.dtype}"
+                        raise ValueError(f"{name}: a task vector is {got}, the specs said {slot.shape} {slot.dtype}")
+                    shm.view(base, slot).copy_(tensor)
+            if next(arriving, None) is not None:
+                raise ValueError(f"more task vectors arrived than the {len(specs)} parameters in the specs")
+        del base
+        buffer.close()
+    except BaseException:
+        os.close(fd)
+        raise
+    return Staged(id=set_id, fd=fd, nbytes=nbytes, names=tuple(name for name, _ in specs), entries=entries)

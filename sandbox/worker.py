@@ -9,7 +9,6 @@ same way, through a shared output buffer, so no tensor is ever pickled.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 import weakref
@@ -22,9 +21,10 @@ import torch
 from sandbox import protocol, shm
 from sandbox.diagnosis import Diagnosis, Status
 from sandbox.limits import SandboxLimits
-from sandbox.policy import compile_candidate_cached
+from sandbox.policy import CheckedCode, check_cached
 from sandbox.process import SandboxError, WorkerProcess, close_all
 from sandbox.staging import Staged, TaskVectorSet, TensorSpec, WorkerState, check_groups, check_specs, specs_of
+from sandbox.staging import copy_to_shared
 
 __all__ = ["SandboxError", "SandboxWorker", "TaskVectorSet", "tensor_seed"]
 
@@ -59,8 +59,8 @@ class SandboxWorker:
     # ------------------------------------------------------------------ #
     # public API
 
-    def probe(self, code: str, seed: int = 0, *, task_vectors: TaskVectorSet | None = None) -> Diagnosis:
-        """Static gate, then run the candidate on seeded probe tensors; OK carries a fingerprint.
+    def probe(self, code: str | CheckedCode, seed: int = 0, *, task_vectors: TaskVectorSet | None = None) -> Diagnosis:
+        """Static gate (unless `code` passed it already), then the candidate on seeded probe tensors; OK has a fingerprint.
 
         The probe tensors (SandboxLimits.probe_shapes, probe_k of each) and the
         candidate's generator both derive from `seed`, so fingerprints compare
@@ -74,12 +74,13 @@ class SandboxWorker:
         share a fingerprint only if they also merge these real tensors alike.
         Compare fingerprints only between probes given the same set.
         """
-        static = compile_candidate_cached(code, self.limits.max_code_chars)[1]
-        if not static.ok:
+        checked = self._checked(code)
+        static = checked.diagnosis
+        if not checked.ok:
             return static
         limits = self.limits
         names: list[str] = []
-        message: dict[str, Any] = {"op": "probe", "code": code, "seed": int(seed)}
+        message: dict[str, Any] = {"op": "probe", "compiled": protocol.encode_bytes(checked.compiled), "seed": int(seed)}
         staged = None
         if task_vectors is not None:
             staged = self._pinned(task_vectors)
@@ -109,14 +110,14 @@ class SandboxWorker:
             return replace(reply, seconds=time.monotonic() - start)
 
     def merge_tensors(
-        self, code: str, task_vectors: Sequence[torch.Tensor], seed: int = 0
+        self, code: str | CheckedCode, task_vectors: Sequence[torch.Tensor], seed: int = 0
     ) -> tuple[torch.Tensor | None, Diagnosis]:
         """merge(task_vectors) for one parameter; the candidate's generator is seeded with `seed`."""
         outputs, diagnosis = self._merge(code, [("task_vectors", list(task_vectors))], [int(seed)], name_tensors=False)
         return (outputs["task_vectors"] if outputs is not None else None), diagnosis
 
     def merge_model(
-        self, code: str, task_vectors: Mapping[str, Sequence[torch.Tensor]] | TaskVectorSet, seed: int = 0
+        self, code: str | CheckedCode, task_vectors: Mapping[str, Sequence[torch.Tensor]] | TaskVectorSet, seed: int = 0
     ) -> tuple[dict[str, torch.Tensor] | None, Diagnosis]:
         """merge() over every named parameter under one whole-model wall limit.
 
@@ -297,52 +298,29 @@ class SandboxWorker:
         return staged
 
     def _copy_to_shared(
-        self,
-        specs: Sequence[tuple[str, Sequence[TensorSpec]]],
-        groups: Iterable[tuple[str, Sequence[torch.Tensor]]],
+        self, specs: Sequence[tuple[str, Sequence[TensorSpec]]], groups: Iterable[tuple[str, Sequence[torch.Tensor]]]
     ) -> Staged:
-        """One memfd laid out by `specs`, filled from `groups` one parameter at a time."""
-        slots, nbytes = shm.plan([spec for _, group in specs for spec in group])
-        entries, position = [], 0
-        for _, group in specs:
-            entries.append(slots[position : position + len(group)])
-            position += len(group)
-        fd = shm.create(nbytes, "sandbox-task-vectors")
-        try:
-            buffer = shm.map_fd(fd, nbytes, writable=True)
-            base = shm.byte_tensor(buffer)
-            arriving = iter(groups)
-            with torch.no_grad():
-                for (want, _), entry in zip(specs, entries):
-                    name, tensors = next(arriving, (None, ()))
-                    if name != want or len(tensors) != len(entry):
-                        raise ValueError(f"expected {len(entry)} task vectors of {want!r}, got {len(tensors)} of {name!r}")
-                    for tensor, slot in zip(tensors, entry):
-                        if tuple(tensor.shape) != slot.shape or tensor.dtype != slot.torch_dtype:
-                            got = f"{tuple(tensor.shape)} {tensor.dtype}"
-                            raise ValueError(f"{name}: a task vector is {got}, the specs said {slot.shape} {slot.dtype}")
-                        shm.view(base, slot).copy_(tensor)
-                if next(arriving, None) is not None:
-                    raise ValueError(f"more task vectors arrived than the {len(specs)} parameters in the specs")
-            del base
-            buffer.close()
-        except BaseException:
-            os.close(fd)
-            raise
-        staged = Staged(id=self._next_set, fd=fd, nbytes=nbytes, names=tuple(name for name, _ in specs), entries=entries)
+        staged = copy_to_shared(specs, groups, self._next_set)
         self._next_set += 1
         return staged
 
+    def _checked(self, code: str | CheckedCode) -> CheckedCode:
+        """`code` after the static gate: run now for a string, taken as it is when checked under these limits."""
+        if isinstance(code, CheckedCode) and code.max_chars == self.limits.max_code_chars:
+            return code
+        return check_cached(code if isinstance(code, str) else code.source, self.limits.max_code_chars)
+
     def _merge(
         self,
-        code: str,
+        code: str | CheckedCode,
         inputs: list[tuple[str, list[torch.Tensor]]] | Staged,
         seeds: list[int],
         *,
         name_tensors: bool,
     ) -> tuple[dict[str, torch.Tensor] | None, Diagnosis]:
-        static = compile_candidate_cached(code, self.limits.max_code_chars)[1]
-        if not static.ok:
+        checked = self._checked(code)
+        static = checked.diagnosis
+        if not checked.ok:
             return None, static
         if isinstance(inputs, Staged):
             names = list(inputs.names)
@@ -380,7 +358,7 @@ class SandboxWorker:
             try:
                 message = {
                     "op": "merge",
-                    "code": code,
+                    "compiled": protocol.encode_bytes(checked.compiled),
                     "names": names,
                     "seeds": seeds,
                     "name_tensors": name_tensors,

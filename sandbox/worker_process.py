@@ -8,24 +8,30 @@ one Unix socket to the caller. Everything a candidate runs happens here.
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import socket
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 import torch
 
 from sandbox import protocol, shm
 from sandbox.diagnosis import Diagnosis, Status
-from sandbox.execute import Candidate, CandidateFailure, Limiter, check_result, store_result
+from sandbox.execute import CandidateFailure, LoadedCandidate, Limiter, check_result, store_result
 from sandbox.fingerprint import fingerprint, probe_inputs
 from sandbox.harden import harden
 from sandbox.limits import SandboxLimits
-from sandbox.policy import compile_candidate_cached
 from sandbox.runtime import CappedText
+
+
+def _compiled(message: dict[str, Any]) -> CodeType:
+    """The module the caller's static gate compiled (sandbox.policy.CheckedCode); this process never compiles."""
+    return marshal.loads(protocol.decode_bytes(message["compiled"]))
 
 
 def _close_mapping(buffer: Any) -> None:
@@ -173,10 +179,7 @@ class WorkerServer:
         real_seeds = [int(s) for s in message.get("seeds", [])]
         real_names = [str(n) for n in message.get("names", [])]
         deadline = time.monotonic() + limits.wall_seconds_per_probe
-        code, diagnosis = compile_candidate_cached(message["code"], limits.max_code_chars)
-        if code is None:
-            return diagnosis.to_dict()
-        candidate = Candidate(code, self.limiter, output)
+        candidate = LoadedCandidate(_compiled(message), self.limiter, output)
 
         def remaining() -> float:
             left = deadline - time.monotonic()
@@ -272,10 +275,7 @@ class WorkerServer:
     ) -> dict[str, Any]:
         limits = self.limits
         prefix = bool(message.get("name_tensors", True))
-        code, diagnosis = compile_candidate_cached(message["code"], limits.max_code_chars)
-        if code is None:
-            return diagnosis.to_dict()
-        candidate = Candidate(code, self.limiter, output)
+        candidate = LoadedCandidate(_compiled(message), self.limiter, output)
         protected = frozenset({mapped.storage_ptr})
 
         def wall() -> float:

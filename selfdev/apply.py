@@ -8,7 +8,6 @@ Generated algorithms run in selfdev's sandbox worker, which mergekit calls per t
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +18,7 @@ from mergekit.merge import run_merge
 from mergekit.options import MergeOptions
 from pydantic import ValidationError
 
+from evals.atomic import replacing
 from seeds.checkpoint import open_checkpoint
 from seeds.compat import check_compatible
 from seeds.filters import parse_filter
@@ -135,14 +135,9 @@ def merge_to_disk(config: MergeConfiguration, out: str | Path, shard_bytes: int 
         raise ApplyError(f"{out} exists and is not empty; choose another --out or remove it")
     largest = _check_models(config)
     options = MergeOptions(out_shard_size=shard_bytes or min(largest, DEFAULT_MAX_SHARD), copy_tokenizer=True, quiet=True)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with streaming_loaders(config.referenced_models()):
+        with replacing(out) as tmp, streaming_loaders(config.referenced_models()):
             run_merge(config, str(tmp), options)
     finally:
         close_shared_worker()
-    if out.exists():
-        out.rmdir()
-    tmp.replace(out)
     return out

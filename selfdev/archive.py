@@ -7,12 +7,14 @@ look while the loop writes; the loop's process is the only writer.
 Every score is kept as an `Evaluation` (which problems were right), so any two
 rows compare paired after the run. `SCHEMA_VERSION` is stored in `meta`; an
 archive from before per-problem outcomes (version 1) cannot be resumed or
-reported, and says so. Version 2 archives are migrated to 3 in place (new
-columns, prompts moved into their table).
+reported, and says so. Older versions are migrated in place, one step at a
+time: 2 to 3 (new columns, prompts moved into their table), 3 to 4 (the
+`artifacts` index of what the run produced: experts, baselines, samples,
+adapters and DPO runs, by kind and path).
 
 Prompts are stored once, in `prompts`, keyed by the sha256 of their text; a
 candidate row keeps the key (`prompt_id`), and reading a row gives the text
-back as `Candidate.prompt`, so DPO trains on the prompt that produced a reply.
+back as `CandidateRecord.prompt`, so DPO trains on the prompt that produced a reply.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ import hashlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from selfdev.errors import UserError
 from selfdev.scores import Evaluation, rank_key
+from selfdev.stages import CandidateRecord
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS candidates (
@@ -45,7 +48,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     parent_id     INTEGER,               -- a repair: the candidate it repairs
     reply         TEXT,
     code          TEXT,
-    status        TEXT NOT NULL,         -- sandbox status (ok, syntax, policy, runtime, timeout, memory, bad_output), 'no_code', or 'lost' (its Ray actor died twice)
+    status        TEXT NOT NULL,         -- selfdev.stages.CandidateStatus: the sandbox's (ok, syntax, policy, runtime, timeout, memory, bad_output), 'no_code', or 'lost' (its Ray actor died twice)
     reason        TEXT,
     line          INTEGER,
     fingerprint   TEXT,
@@ -60,6 +63,17 @@ CREATE TABLE IF NOT EXISTS candidates (
 CREATE INDEX IF NOT EXISTS by_fingerprint ON candidates (fingerprint);
 CREATE TABLE IF NOT EXISTS prompts (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+# Added in version 4.
+ARTIFACTS = """
+CREATE TABLE IF NOT EXISTS artifacts (
+    kind        TEXT NOT NULL,          -- selfdev.run_dir.ARTIFACTS: experts, baselines, samples, repairs, adapter, ...
+    path        TEXT NOT NULL,          -- relative to the run folder; absolute when outside it (shared experts, baselines)
+    iteration   INTEGER,                -- the iteration it belongs to (samples, repairs, adapters)
+    detail      TEXT NOT NULL,          -- JSON {name: value}: what it holds (counts, DPO metrics, ...)
+    created_at  REAL NOT NULL,
+    PRIMARY KEY (kind, path)
+)
 """
 
 # Columns version 3 added to version 2's table, with their declarations.
@@ -77,50 +91,18 @@ class ArchiveVersionError(UserError):
     """An archive written by a selfdev whose schema this one cannot continue."""
 
 
-@dataclass
-class Candidate:
-    iteration: int
-    sample_index: int
-    status: str
-    kind: str = "generated"
-    name: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    generator: str = ""
-    prompt: str | None = None  # the chat messages as JSON; stored once in `prompts`, the row keeps its key
-    proposal: str = "paper"
-    arm: str = "main"
-    parent_id: int | None = None
-    reply: str | None = None
-    code: str | None = None
-    reason: str | None = None
-    line: int | None = None
-    fingerprint: str | None = None
-    duplicate_of: int | None = None
-    dev: Evaluation | None = None
-    selection: Evaluation | None = None
-    test: Evaluation | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    created_at: float = field(default_factory=time.time)
-    id: int | None = None
+@dataclass(frozen=True)
+class Artifact:
+    """A file or folder a run produced, as the archive indexes it."""
 
-    @property
-    def executable(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def dev_score(self) -> float | None:
-        return None if self.dev is None else self.dev.accuracy
-
-    @property
-    def dev_n(self) -> int | None:
-        return None if self.dev is None else self.dev.n
-
-    @property
-    def test_score(self) -> float | None:
-        return None if self.test is None else self.test.accuracy
+    kind: str
+    path: str
+    iteration: int | None
+    detail: dict[str, Any]
+    created_at: float
 
 
-_COLUMNS = [f for f in Candidate.__dataclass_fields__ if f not in ("id", "prompt")] + ["prompt_id"]
+_COLUMNS = [f for f in CandidateRecord.__dataclass_fields__ if f not in ("id", "prompt")] + ["prompt_id"]
 
 
 def prompt_key(prompt: str) -> str:
@@ -128,7 +110,7 @@ def prompt_key(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
-def _row(candidate: Candidate) -> list[Any]:
+def _row(candidate: CandidateRecord) -> list[Any]:
     values = []
     for name in _COLUMNS:
         if name == "prompt_id":
@@ -139,6 +121,8 @@ def _row(candidate: Candidate) -> list[Any]:
             value = None if value is None else value.to_json()
         elif name in _JSON_FIELDS:
             value = json.dumps(value)
+        elif name == "status":
+            value = value.value
         values.append(value)
     return values
 
@@ -153,6 +137,7 @@ class Archive:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self._check_version()
         self.db.executescript(SCHEMA)
+        self.db.execute(ARTIFACTS)
         self.set_meta("schema_version", SCHEMA_VERSION)
 
     def _check_version(self) -> None:
@@ -163,7 +148,10 @@ class Archive:
         version = json.loads(row["value"]) if row else 1
         if version == 2:
             self._migrate_2_to_3()
-            version = SCHEMA_VERSION
+            version = 3
+        if version == 3:
+            self._migrate_3_to_4()
+            version = 4
         if version != SCHEMA_VERSION:
             self.db.close()
             raise ArchiveVersionError(
@@ -185,6 +173,13 @@ class Archive:
                 self.db.execute("UPDATE candidates SET prompt_id = ?, prompt = NULL WHERE prompt = ?", (key, row["prompt"]))
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (json.dumps(3),))
 
+    def _migrate_3_to_4(self) -> None:
+        """Add the index of what the run produced (`artifacts`); a resumed run fills it as it meets them."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(ARTIFACTS)
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (json.dumps(4),))
+
     def close(self) -> None:
         self.db.close()
 
@@ -196,14 +191,14 @@ class Archive:
 
     # -- writing ----------------------------------------------------------------------
 
-    def add(self, candidate: Candidate) -> int:
+    def add(self, candidate: CandidateRecord) -> int:
+        """Insert a row; returns its id (`candidate.with_id(id)` is the row as stored)."""
         if candidate.prompt is not None:
             key = prompt_key(candidate.prompt)
             self.db.execute("INSERT OR IGNORE INTO prompts (sha256, text) VALUES (?, ?)", (key, candidate.prompt))
         marks = ", ".join("?" * len(_COLUMNS))
         cur = self.db.execute(f"INSERT INTO candidates ({', '.join(_COLUMNS)}) VALUES ({marks})", _row(candidate))
-        candidate.id = cur.lastrowid
-        return candidate.id
+        return cur.lastrowid
 
     def set_evaluation(self, candidate_id: int, split: str, evaluation: Evaluation) -> None:
         """Record a later evaluation of a row: its `selection` or `test` score."""
@@ -214,13 +209,26 @@ class Archive:
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
+    def index(self, kind: str, path: str | Path, *, iteration: int | None = None, **detail: Any) -> None:
+        """Record that the run produced `path` (kind: see selfdev.run_dir.ARTIFACTS); again for the same path replaces it."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO artifacts (kind, path, iteration, detail, created_at) VALUES (?, ?, ?, ?, ?)",
+            (kind, str(path), iteration, json.dumps(detail), time.time()),
+        )
+
     # -- reading ----------------------------------------------------------------------
 
     def meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row["value"]) if row else default
 
-    def _rows(self, where: str = "1", args: tuple = ()) -> Iterator[Candidate]:
+    def artifacts(self, kind: str | None = None) -> list[Artifact]:
+        """What the run produced, in the order it was indexed."""
+        where, args = ("kind = ?", (kind,)) if kind is not None else ("1", ())
+        rows = self.db.execute(f"SELECT * FROM artifacts WHERE {where} ORDER BY created_at, rowid", args)
+        return [Artifact(r["kind"], r["path"], r["iteration"], json.loads(r["detail"]), r["created_at"]) for r in rows]
+
+    def _rows(self, where: str = "1", args: tuple = ()) -> Iterator[CandidateRecord]:
         columns = ", ".join(f"c.{name}" for name in ["id", *_COLUMNS])
         query = (
             f"SELECT {columns}, p.text AS prompt FROM candidates AS c LEFT JOIN prompts AS p ON p.sha256 = c.prompt_id "
@@ -233,9 +241,9 @@ class Archive:
                 data[key] = json.loads(data[key])
             for key in _EVALUATIONS:
                 data[key] = Evaluation.from_json(data[key])
-            yield Candidate(**data)
+            yield CandidateRecord(**data)
 
-    def candidates(self, iteration: int | None = None, kind: str | None = "generated") -> list[Candidate]:
+    def candidates(self, iteration: int | None = None, kind: str | None = "generated") -> list[CandidateRecord]:
         clauses, args = [], []
         if iteration is not None:
             clauses.append("iteration = ?")
@@ -245,24 +253,24 @@ class Archive:
             args.append(kind)
         return list(self._rows(" AND ".join(clauses) or "1", tuple(args)))
 
-    def references(self) -> list[Candidate]:
+    def references(self) -> list[CandidateRecord]:
         return self.candidates(kind="reference")
 
-    def baselines(self) -> list[Candidate]:
+    def baselines(self) -> list[CandidateRecord]:
         return self.candidates(kind="baseline")
 
-    def get(self, candidate_id: int) -> Candidate | None:
+    def get(self, candidate_id: int) -> CandidateRecord | None:
         return next(self._rows("id = ?", (candidate_id,)), None)
 
     def finished_indices(self, iteration: int) -> set[int]:
         rows = self.db.execute("SELECT sample_index FROM candidates WHERE iteration = ?", (iteration,))
         return {r["sample_index"] for r in rows}
 
-    def by_fingerprint(self, fingerprint: str) -> Candidate | None:
+    def by_fingerprint(self, fingerprint: str) -> CandidateRecord | None:
         """The first evaluated candidate with this fingerprint (the one whose evaluation is reused)."""
         return next(self._rows("fingerprint = ? AND duplicate_of IS NULL AND dev IS NOT NULL", (fingerprint,)), None)
 
-    def top(self, k: int, iteration: int | None = None) -> list[Candidate]:
+    def top(self, k: int, iteration: int | None = None) -> list[CandidateRecord]:
         """The best k evaluated, non-duplicate generated candidates, by `selfdev.scores.rank_key`."""
         pool = [c for c in self.candidates(iteration) if c.dev is not None and c.duplicate_of is None]
         return sorted(pool, key=rank_key)[:k]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evals.atomic import write_json_atomic
 from selfdev.scores import detectable_difference
 from selfdev.throughput import Throughput
 
@@ -131,9 +132,7 @@ class Plan:
         return lines + ([f"changed: {c}" for c in cuts] if cuts else ["nothing changed: the config fits the budget"])
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_json_atomic(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> "Plan | None":

@@ -1,12 +1,13 @@
-"""One candidate from reply to record, split where the work happens.
+"""One candidate from screening to its archive row, on the driver: the jobs workers run, the queue, the recorder.
 
-- Driver (`Screen`, `CandidateQueue`): extract the code, probe it in the
-  sandbox for a fingerprint, reuse the score of an earlier candidate with the
-  same fingerprint, hand the rest to a worker, and record every result in the
-  archive (this process is its single writer).
-- Worker (`CandidateScorer`, run through a `Job`): merge in the sandbox, load
-  the merged weights, evaluate in a cascade. `LocalScoring` runs it in this
-  process; selfdev.distributed runs it on Ray actors.
+- The driver screens each sample (selfdev.screen), makes its record
+  (`selfdev.stages.record_of`) and hands it to the `CandidateQueue`: a failure or
+  a duplicate of a recorded function is recorded at once, a function already
+  queued or running waits for that score, the rest becomes a `CascadeJob`.
+- A worker (selfdev.scoring: this process, or a Ray actor in
+  selfdev.distributed, both an `Executor`) runs the job and answers with a
+  `Scored`; the queue records `Finished.record` (the `Recorder` is the
+  archive's single writer and keeps the cascade's bar as rows arrive).
 
 The cascade spends the evaluation budget where it matters: every candidate is
 scored on a small dev slice first, and goes on to the larger slices while it is
@@ -17,24 +18,21 @@ larger slice are generated, the earlier answers are kept.
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator, Protocol
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evals.evaluate import evaluate
-from evals.tasks import Example, Task, get_task
-from sandbox import Diagnosis, SandboxLimits, SandboxWorker, TaskVectorSet
-from seeds.task_vectors import TaskVectors
+from evals.tasks import Example
 from selfdev import scores
-from selfdev.archive import Archive, Candidate
-from selfdev.generator.prompt import extract_code
-from selfdev.merging import MergeInputs, merge_generated
-from selfdev.merging.baselines_config import BackendOptions
+from selfdev.archive import Archive
 from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord, Scored
+
+if TYPE_CHECKING:
+    from sandbox import CheckedCode
+    from selfdev.scoring import CandidateScorer
 
 
 class CascadeConfig(BaseModel):
@@ -56,99 +54,63 @@ class CascadeConfig(BaseModel):
         return self
 
 
-def score_examples(backend: object, task: Task, examples: list[Example]) -> Evaluation:
-    """Which of `examples` the model loaded in `backend` answers correctly."""
-    report = evaluate(backend, task, examples, progress=False)
-    return Evaluation.from_records(report.records)
+# -- jobs: what a worker does with a record ---------------------------------------------------
 
 
-@dataclass
-class DevScorer:
-    """Scores the model currently loaded in `backend` on growing prefixes of the search-dev problems."""
+@dataclass(frozen=True)
+class CascadeJob:
+    """A new candidate on the search-dev cascade: it stops once significantly worse than `bar`, the best so far."""
 
-    backend: object
-    task: Task
-    dev: list[Example]
-    answers: list[bool] = field(default_factory=list)
+    record: CandidateRecord
+    checked: CheckedCode | None  # the code as the screen's static gate passed it: the merge does not check again
+    bar: Evaluation | None
+    split: ClassVar[str] = "dev"
 
-    def reset(self) -> None:
-        self.answers = []
-
-    def score(self, n: int) -> Evaluation:
-        n = min(n, len(self.dev))
-        todo = self.dev[len(self.answers) : n]
-        if todo:
-            self.answers.extend(score_examples(self.backend, self.task, todo).correct)
-        return Evaluation.of((ex.id for ex in self.dev[:n]), self.answers[:n])
+    def run(self, scorer: CandidateScorer) -> Scored:
+        return scorer.cascade(self.checked, self.bar)
 
 
-def reuse_score(candidate: Candidate, original: Candidate) -> Candidate:
-    candidate.duplicate_of = original.id
-    candidate.dev = original.dev
-    return candidate
+@dataclass(frozen=True)
+class ReferenceJob:
+    """A reference (the seed without code, task arithmetic) on every search-dev slice, with no early exit."""
+
+    record: CandidateRecord
+    checked: CheckedCode | None = None
+    split: ClassVar[str] = "dev"
+
+    def run(self, scorer: CandidateScorer) -> Scored:
+        return scorer.cascade(self.checked, None, full=True)
 
 
-# -- driver side ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HeldOutJob:
+    """A recorded candidate, merged again, on the selection or test problems."""
+
+    record: CandidateRecord
+    split: str  # "selection" or "test"
+    examples: list[Example]
+
+    def run(self, scorer: CandidateScorer) -> Scored:
+        return scorer.held_out(self.record.code, self.examples)
 
 
-class Screen:
-    """Extract, probe, deduplicate: everything before a merge, cheap enough for the driver."""
-
-    def __init__(
-        self, worker: SandboxWorker, archive: Archive, *, merge_seed: int = 0, probe_set: TaskVectorSet | None = None
-    ) -> None:
-        # `probe_set`: a few real parameters' task vectors in `worker` (sandbox.choose_probe_tensors); candidates that
-        # merge them differently get different fingerprints even when they agree on the synthetic probe tensors.
-        self.worker, self.archive, self.merge_seed, self.probe_set = worker, archive, merge_seed, probe_set
-
-    def probe(self, code: str) -> Diagnosis:
-        """The sandbox's verdict and fingerprint of `code`; every fingerprint of a run is made here, comparably."""
-        return self.worker.probe(code, seed=self.merge_seed, task_vectors=self.probe_set)
-
-    def __call__(self, candidate: Candidate, *, dedupe: bool = True) -> bool:
-        """Fill status and fingerprint; True when the candidate still needs a merge and an evaluation.
-
-        With `dedupe`, a function already evaluated (same fingerprint) reuses that score.
-        """
-        if candidate.code is None:
-            candidate.code = extract_code(candidate.reply or "")
-        if candidate.code is None:
-            candidate.status, candidate.reason = "no_code", "the reply has no code block defining merge()"
-            return False
-
-        start = time.perf_counter()
-        probe = self.probe(candidate.code)
-        candidate.timings["probe"] = time.perf_counter() - start
-        candidate.status, candidate.reason, candidate.line = probe.status.value, probe.reason or None, probe.line
-        if not probe.ok:
-            return False
-        candidate.fingerprint = probe.fingerprint
-
-        seen = self.archive.by_fingerprint(probe.fingerprint) if dedupe else None
-        if seen is not None:
-            reuse_score(candidate, seen)
-            return False
-        return True
+Job = CascadeJob | ReferenceJob | HeldOutJob
 
 
-@dataclass
-class Job:
-    """A screened candidate and what a worker does with it: the dev cascade, or a held-out split."""
+@dataclass(frozen=True)
+class Finished:
+    """A job and what its worker measured (or, for a job lost with its Ray actors, why nothing was)."""
 
-    candidate: Candidate
-    bar: Evaluation | None = None  # the best candidate's search-dev evaluation when it was dispatched
-    full: bool = False  # every dev slice, no early exit (references)
-    held_out: tuple[str, list[Example]] | None = None  # ("selection" | "test", problems) instead of the cascade
+    job: Job
+    scored: Scored
 
-    def run(self, scorer: "CandidateScorer") -> Candidate:
-        if self.held_out is not None:
-            split, examples = self.held_out
-            return scorer.held_out(self.candidate, split, examples)
-        return scorer.score(self.candidate, self.bar, full=self.full)
+    @property
+    def record(self) -> CandidateRecord:
+        return self.job.record.scored(self.job.split, self.scored)
 
 
-class Scoring(Protocol):
-    """Where jobs run: this process (`LocalScoring`) or Ray actors (`selfdev.distributed.ActorPool`)."""
+class Executor(Protocol):
+    """Where jobs run: this process (`selfdev.scoring.LocalExecutor`) or Ray actors (`selfdev.distributed.ActorPool`)."""
 
     def free(self) -> bool:
         """A worker could start a job now."""
@@ -160,197 +122,108 @@ class Scoring(Protocol):
 
     def submit(self, job: Job) -> None: ...
 
-    def collect(self, *, wait: bool) -> list[Candidate]:
-        """The candidates of jobs finished since the last call; `wait` blocks until there is at least one."""
+    def collect(self, *, wait: bool) -> list[Finished]:
+        """The jobs finished since the last call; `wait` blocks until there is at least one."""
         ...
 
 
-def run_jobs(scoring: Scoring, jobs: Iterable[Job]) -> Iterator[Candidate]:
-    """Each job's candidate as it finishes (in any order); a job starts when a worker is free."""
+def run_jobs(executor: Executor, jobs: Iterable[Job]) -> Iterator[Finished]:
+    """Each job as it finishes (in any order); a job starts when a worker is free."""
     todo = deque(jobs)
-    while todo or scoring.busy():
-        while todo and scoring.free():
-            scoring.submit(todo.popleft())
-        yield from scoring.collect(wait=True)
+    while todo or executor.busy():
+        while todo and executor.free():
+            executor.submit(todo.popleft())
+        yield from executor.collect(wait=True)
+
+
+# -- the driver's records --------------------------------------------------------------------
+
+
+class Recorder:
+    """The archive's single writer during a run; keeps the cascade's bar (the best search-dev evaluation so far).
+
+    The bar is read from the archive once, when the run (or its resume) starts,
+    and then kept as rows arrive, instead of re-ranking the archive per dispatch.
+    """
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.best = scores.best(archive.candidates(kind=None))
+
+    @property
+    def bar(self) -> Evaluation | None:
+        return None if self.best is None else self.best.dev
+
+    def add(self, record: CandidateRecord) -> CandidateRecord:
+        """Store `record`; returns it as stored (with its id)."""
+        stored = record.with_id(self.archive.add(record))
+        if stored.dev is not None and (self.best is None or scores.rank_key(stored) < scores.rank_key(self.best)):
+            self.best = stored
+        return stored
 
 
 class CandidateQueue:
-    """One iteration's candidates on their way through screening, the workers and into the archive.
+    """One iteration's screened candidates on their way through the workers and into the archive.
 
-    Each result is recorded the moment it arrives. A candidate whose function is
-    already queued or being evaluated waits for that score instead of being
-    evaluated a second time; if that evaluation fails, the next one with the
-    function gets its own, as it would have one after the other.
+    Each result is recorded the moment it arrives. A candidate whose function
+    (fingerprint) is already recorded takes that score; one whose function is
+    queued or being evaluated waits for that score instead of being evaluated
+    a second time; if that evaluation fails, the next one with the function
+    gets its own, as it would have one after the other.
     """
 
-    def __init__(self, screen: Screen, scoring: Scoring, archive: Archive) -> None:
-        self.screen, self.scoring, self.archive = screen, scoring, archive
-        # The cascade's bar, kept as results arrive instead of re-read from the archive per dispatch.
-        self.best = scores.best(archive.candidates(kind=None))
-        self.backlog: deque[Candidate] = deque()  # screened, waiting for a free worker
-        self.pending: dict[str, Candidate] = {}  # fingerprint -> the candidate queued or being evaluated for it
-        self.waiting: dict[str, list[Candidate]] = {}  # fingerprint -> later candidates with the same function
+    def __init__(self, executor: Executor, recorder: Recorder) -> None:
+        self.executor, self.recorder, self.archive = executor, recorder, recorder.archive
+        self.backlog: deque[tuple[CandidateRecord, CheckedCode | None]] = deque()  # waiting for a free worker
+        self.pending: set[str] = set()  # fingerprints queued or being evaluated
+        self.waiting: dict[str, list[tuple[CandidateRecord, CheckedCode | None]]] = {}  # later ones with the same function
 
-    def put(self, candidate: Candidate) -> list[Candidate]:
-        """Screen a new candidate and queue it if it needs a worker; returns the candidates recorded meanwhile."""
+    def put(self, record: CandidateRecord, checked: CheckedCode | None) -> list[CandidateRecord]:
+        """A screened candidate (`checked`: its code, if the screen passed it); returns the records stored meanwhile."""
         recorded = []
-        if not self.screen(candidate):
-            recorded.append(self._record(candidate))
-        elif candidate.fingerprint in self.pending:
-            self.waiting.setdefault(candidate.fingerprint, []).append(candidate)
+        seen = self.archive.by_fingerprint(record.fingerprint) if record.executable else None
+        if not record.executable:
+            recorded.append(self.recorder.add(record))
+        elif seen is not None:
+            recorded.append(self.recorder.add(record.reusing(seen)))
+        elif record.fingerprint in self.pending:
+            self.waiting.setdefault(record.fingerprint, []).append((record, checked))
         else:
-            self._enqueue(candidate)
+            self._enqueue(record, checked)
         return recorded + self._step(wait=False)
 
-    def drain(self) -> Iterator[Candidate]:
+    def drain(self) -> Iterator[CandidateRecord]:
         """Every candidate still queued or running, as it is recorded."""
         while self.pending:
             yield from self._step(wait=True)
 
-    def _enqueue(self, candidate: Candidate) -> None:
-        self.pending[candidate.fingerprint] = candidate
-        self.backlog.append(candidate)
+    def _enqueue(self, record: CandidateRecord, checked: CheckedCode | None) -> None:
+        self.pending.add(record.fingerprint)
+        self.backlog.append((record, checked))
 
-    def _step(self, *, wait: bool) -> list[Candidate]:
+    def _step(self, *, wait: bool) -> list[CandidateRecord]:
         self._dispatch()
         recorded = []
-        for done in self.scoring.collect(wait=wait):
-            del self.pending[done.fingerprint]
-            recorded.append(self._record(done))
-            recorded += self._release(done.fingerprint)
+        for finished in self.executor.collect(wait=wait):
+            fingerprint = finished.job.record.fingerprint
+            self.pending.discard(fingerprint)
+            recorded.append(self.recorder.add(finished.record))
+            recorded += self._release(fingerprint)
         self._dispatch()  # before the driver goes back to screening, so no worker sits idle
         return recorded
 
     def _dispatch(self) -> None:
-        # The cascade bar is read now, so a candidate is compared with everything recorded before it starts.
-        while self.backlog and self.scoring.free():
-            bar = None if self.best is None else self.best.dev
-            self.scoring.submit(Job(self.backlog.popleft(), bar=bar))
+        # The bar is read now, so a candidate is compared with everything recorded before it starts.
+        while self.backlog and self.executor.free():
+            record, checked = self.backlog.popleft()
+            self.executor.submit(CascadeJob(record, checked, self.recorder.bar))
 
-    def _release(self, fingerprint: str) -> list[Candidate]:
+    def _release(self, fingerprint: str) -> list[CandidateRecord]:
         waiting = self.waiting.pop(fingerprint, [])
         seen = self.archive.by_fingerprint(fingerprint)
         if seen is None and waiting:  # the evaluation failed: the next candidate with this function gets its own
-            self._enqueue(waiting.pop(0))
+            self._enqueue(*waiting.pop(0))
             if waiting:
                 self.waiting[fingerprint] = waiting
             return []
-        return [self._record(reuse_score(c, seen)) for c in waiting]
-
-    def _record(self, candidate: Candidate) -> Candidate:
-        self.archive.add(candidate)
-        if candidate.dev is not None and (self.best is None or scores.rank_key(candidate) < scores.rank_key(self.best)):
-            self.best = candidate
-        return candidate
-
-
-# -- worker side ---------------------------------------------------------------------------
-
-
-class CandidateScorer:
-    """Merges a screened candidate in the sandbox, loads the merged weights into the backend, scores them."""
-
-    def __init__(
-        self,
-        worker: SandboxWorker,
-        inputs: MergeInputs,
-        dev: DevScorer,
-        cascade: CascadeConfig,
-        *,
-        merge_seed: int = 0,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        self.worker, self.inputs, self.dev = worker, inputs, dev
-        self.cascade, self.merge_seed, self.dtype = cascade, merge_seed, dtype
-
-    def score(self, candidate: Candidate, bar: Evaluation | None, *, full: bool = False) -> Candidate:
-        """Cascade over the dev slices; go on while not significantly worse than `bar` (the best so far).
-
-        A candidate without code is the seed itself; `full` skips the early exit.
-        """
-        if not self._load(candidate):
-            return candidate
-        start = time.perf_counter()
-        for n in self.cascade.slices:
-            candidate.dev = self.dev.score(n)
-            if not full and bar is not None and scores.significantly_worse(candidate.dev, bar, self.cascade.alpha):
-                break
-        candidate.timings["evaluate"] = time.perf_counter() - start
-        return candidate
-
-    def held_out(self, candidate: Candidate, split: str, examples: list[Example]) -> Candidate:
-        """A recorded candidate, merged again, on selection or test problems; if the merge fails now, the reason."""
-        if self._load(candidate):
-            setattr(candidate, split, score_examples(self.dev.backend, self.dev.task, examples))
-        return candidate
-
-    def _load(self, candidate: Candidate) -> bool:
-        weights = self.inputs.base
-        if candidate.code is not None:
-            start = time.perf_counter()
-            merged, diagnosis = merge_generated(
-                self.worker, candidate.code, self.inputs, seed=self.merge_seed, dtype=self.dtype
-            )
-            candidate.timings["merge"] = time.perf_counter() - start
-            if merged is None:
-                candidate.status, candidate.reason, candidate.line = diagnosis.status.value, diagnosis.reason, diagnosis.line
-                return False
-            weights = merged
-        self.dev.backend.update_weights(weights)
-        self.dev.reset()
-        return True
-
-
-@dataclass(frozen=True)
-class ScorerSpec:
-    """Everything a worker needs to build its scorer; picklable, so a Ray actor builds what the local loop does.
-
-    Paths must be readable where the worker runs (on a cluster: shared storage, or hub ids).
-    """
-
-    seed: str
-    experts: list[str]
-    filter: str
-    task: str
-    dev: list[Example]
-    backend: BackendOptions
-    cascade: CascadeConfig
-    sandbox: SandboxLimits
-    merge_seed: int = 0
-
-    def scorer(self, worker: SandboxWorker) -> CandidateScorer:
-        """The seed and task vectors (the latter staged in `worker`'s shared memory) and an evaluation model."""
-        from evals.backends.registry import load_backend
-
-        inputs = MergeInputs.load(TaskVectors(self.seed, self.experts, self.filter), worker)
-        backend = load_backend(self.backend.name, self.seed, **self.backend.model_dump(exclude={"name"}))
-        dev = DevScorer(backend, get_task(self.task), self.dev)
-        return CandidateScorer(worker, inputs, dev, self.cascade, merge_seed=self.merge_seed)
-
-
-class LocalScoring:
-    """The worker's part in this process, one job at a time: it runs when submitted and is collected next."""
-
-    def __init__(self, scorer: CandidateScorer) -> None:
-        self.scorer: CandidateScorer | None = scorer
-        self.done: list[Candidate] = []
-
-    def free(self) -> bool:
-        return not self.done  # so each result is recorded before the next job runs
-
-    def busy(self) -> bool:
-        return bool(self.done)
-
-    def submit(self, job: Job) -> None:
-        assert self.scorer is not None, "submit after close"
-        self.done.append(job.run(self.scorer))
-
-    def collect(self, *, wait: bool) -> list[Candidate]:
-        done, self.done = self.done, []
-        return done
-
-    def close(self) -> None:
-        """Drop the evaluation model and the merge inputs, so the generator and DPO get their memory."""
-        if self.scorer is not None:
-            self.scorer.inputs.close()
-        self.scorer = None
+        return [self.recorder.add(record.reusing(seen)) for record, _ in waiting]

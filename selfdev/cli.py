@@ -102,7 +102,7 @@ def baselines_command(
 
 @app.command("export")
 def export_command(
-    run: Path = typer.Option(..., "--run", help="Run folder (with candidates.jsonl) or a candidates JSONL."),
+    run: Path = typer.Option(..., "--run", help="A discovery run folder, or its archive.sqlite."),
     top: int = typer.Option(3, "--top", min=1, help="Export the K best algorithms by dev score."),
     out: Path = typer.Option(..., "--out", help="Folder for the .py files, plugins, example configs and README.md."),
     filter: str = typer.Option("mlp", "--filter", help="The tensor filter the algorithms were found with."),

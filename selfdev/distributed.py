@@ -1,11 +1,12 @@
 """Candidate evaluation on Ray actors: one per GPU (or tensor-parallel group), each holding the seed and task vectors.
 
 The driver keeps the generator, the screening and the archive (its single
-writer); an actor only merges and evaluates (`Job.run`), one job at a time,
-and the driver hands the next one to whichever actor is idle. A job whose
-actor dies is retried once on another actor; a second loss records its
-candidate as 'lost', with the error as the reason. Results already recorded
-are never touched again.
+writer); an actor only merges and evaluates (`Job.run`, answering with a
+`Scored`), one job at a time, and the driver hands the next one to whichever
+actor is idle. `ActorPool` is an `Executor` as the local one is
+(selfdev.candidates). A job whose actor dies is retried once on another
+actor; a second loss answers for its candidate with status 'lost' and the
+error as the reason. Results already recorded are never touched again.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from ray.exceptions import RayActorError
 
 from sandbox import SandboxWorker
 from sandbox.diagnosis import one_line
-from selfdev.archive import Candidate
-from selfdev.candidates import Job, ScorerSpec
+from selfdev.candidates import Finished, Job
 from selfdev.config import DistributedConfig
+from selfdev.scoring import ScorerSpec
+from selfdev.stages import CandidateStatus, Scored
 
-LOST = "lost"
 ATTEMPTS = 2  # the first try and one retry on another actor
 
 
@@ -41,7 +42,7 @@ class CandidateActor:
         """Answers once the constructor has run (again, after a restart)."""
         return os.getpid()
 
-    def run(self, job: Job) -> Candidate:
+    def run(self, job: Job) -> Scored:
         return job.run(self.scorer)
 
 
@@ -52,7 +53,7 @@ class Attempt:
 
 
 class ActorPool:
-    """Keeps every live actor busy with one job; implements `selfdev.candidates.Scoring`."""
+    """Keeps every live actor busy with one job; a `selfdev.candidates.Executor`."""
 
     def __init__(self, actors: list[ActorHandle], log: Callable[[str], None]) -> None:
         self.actors = dict(enumerate(actors))
@@ -61,7 +62,7 @@ class ActorPool:
         self.running: dict[ray.ObjectRef, tuple[int, Attempt]] = {}
         self.checking: dict[ray.ObjectRef, int] = {}  # actors that lost a job: restarted by Ray, or gone
         self.retries: deque[Attempt] = deque()
-        self.done: list[Candidate] = []
+        self.done: list[Finished] = []
 
     def free(self) -> bool:
         return bool(self.idle) and not self.retries  # retries go first
@@ -73,7 +74,7 @@ class ActorPool:
     def submit(self, job: Job) -> None:
         self._start(self.idle.pop(0), Attempt(job))
 
-    def collect(self, *, wait: bool) -> list[Candidate]:
+    def collect(self, *, wait: bool) -> list[Finished]:
         if not self.actors:
             raise RuntimeError("every candidate actor is gone; continue the run with --resume once Ray is back")
         self._retry()
@@ -102,7 +103,7 @@ class ActorPool:
     def _finished(self, ref: ray.ObjectRef) -> None:
         actor, attempt = self.running.pop(ref)
         try:
-            self.done.append(ray.get(ref))
+            self.done.append(Finished(attempt.job, ray.get(ref)))
         except RayActorError as error:
             self._lost(actor, attempt, error)
         else:
@@ -111,16 +112,14 @@ class ActorPool:
     def _lost(self, actor: int, attempt: Attempt, error: RayActorError) -> None:
         attempt.lost_on.add(actor)
         self.checking[self.actors[actor].ready.remote()] = actor
-        candidate = attempt.job.candidate
-        what = f"candidate {candidate.iteration}/{candidate.sample_index}"
+        what = attempt.job.record.label
         if len(attempt.lost_on) < ATTEMPTS:
             self.log(f"actor {actor} was lost while running {what}; retrying it on another actor")
             self.retries.append(attempt)
             return
-        self.log(f"{what} was lost with {ATTEMPTS} actors; recorded as {LOST}")
-        candidate.status = LOST
-        candidate.reason = one_line(f"lost with its actor {ATTEMPTS} times; last: {type(error).__name__}: {error}")
-        self.done.append(candidate)
+        self.log(f"{what} was lost with {ATTEMPTS} actors; recorded as {CandidateStatus.LOST}")
+        reason = one_line(f"lost with its actor {ATTEMPTS} times; last: {type(error).__name__}: {error}")
+        self.done.append(Finished(attempt.job, Scored(CandidateStatus.LOST, reason)))
 
     def _checked(self, ref: ray.ObjectRef) -> None:
         actor = self.checking.pop(ref)

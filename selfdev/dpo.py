@@ -9,7 +9,6 @@ iterative DPO.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +16,7 @@ from typing import Sequence
 import torch
 from pydantic import Field
 
+from evals.atomic import replacing, write_json_atomic
 from seeds.training import TrainingSettings, load_tokenizer
 from selfdev.preferences import PreferencePair
 
@@ -111,13 +111,10 @@ def train_dpo(
         trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config)
         report_progress(trainer, f"DPO {out_dir.parent.name}/{out_dir.name}")
         result = trainer.train()
-        tmp = out_dir.with_name(out_dir.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        trainer.model.save_pretrained(tmp, selected_adapters=["default"])
         log = [row for row in trainer.state.log_history if "loss" in row]
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.replace(out_dir)
-    metrics = {"train_loss": result.training_loss, "steps": result.global_step, "pairs": len(pairs), **(extra_metrics or {})}
-    metrics["log"] = log
-    (out_dir / "dpo_metrics.json").write_text(json.dumps(metrics, indent=2))
+        metrics = {"train_loss": result.training_loss, "steps": result.global_step, "pairs": len(pairs), **(extra_metrics or {})}
+        metrics["log"] = log
+        with replacing(out_dir) as tmp:
+            trainer.model.save_pretrained(tmp, selected_adapters=["default"])
+            write_json_atomic(tmp / "dpo_metrics.json", metrics)
     return metrics

@@ -13,26 +13,23 @@ and a `README.md` index of everything exported.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import Sequence
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from selfdev.merging import algorithm_file
 from selfdev.merging.sandboxed import DEFAULT_FILTER
-
-CANDIDATES_FILE = "candidates.jsonl"
-
+from selfdev.run_dir import RunDir
 
 class ExportError(ValueError):
-    """Nothing to export, or candidates that cannot be read."""
+    """Nothing to export: no run archive, or no evaluated algorithm in it."""
 
 
-class ExportCandidate(BaseModel):
-    """One discovered algorithm as the run archive records it."""
+class ExportedAlgorithm(BaseModel):
+    """One discovered algorithm with the provenance its exported files document (from the run archive's row)."""
 
     code: str
     dev_score: float
@@ -51,7 +48,7 @@ class ExportCandidate(BaseModel):
         return "selfdev_" + re.sub(r"[^0-9a-z]", "", self.fingerprint.lower())[:12]
 
 
-def _docstring(c: ExportCandidate, filter: str) -> str:
+def _docstring(c: ExportedAlgorithm, filter: str) -> str:
     test = f"{c.test_score:.4f}" if c.test_score is not None else "not measured"
     dev = f"{c.dev_score:.4f}" + (f" on {c.dev_n} problems" if c.dev_n else "")
     experts = "\n".join(f"    - {e}" for e in c.experts)
@@ -74,7 +71,7 @@ or with mergekit's own YAML format:
     selfdev apply --config {c.name}.yaml --out merged/"""
 
 
-def _plugin(c: ExportCandidate) -> str:
+def _plugin(c: ExportedAlgorithm) -> str:
     return f'''"""mergekit plugin: importing this module registers merge method `{c.name}`.
 
 The algorithm is `{c.name}.py` next to this file. mergekit calls it through
@@ -97,7 +94,7 @@ if __name__ == "__main__":
 '''
 
 
-def _example_config(c: ExportCandidate, filter: str) -> str:
+def _example_config(c: ExportedAlgorithm, filter: str) -> str:
     config = {
         "merge_method": c.name,
         "base_model": c.seed_model,
@@ -112,7 +109,7 @@ def _example_config(c: ExportCandidate, filter: str) -> str:
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
-def _index(candidates: Sequence[ExportCandidate]) -> str:
+def _index(candidates: Sequence[ExportedAlgorithm]) -> str:
     lines = [
         "# Exported merge algorithms",
         "",
@@ -129,7 +126,7 @@ def _index(candidates: Sequence[ExportCandidate]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export_algorithms(candidates: Sequence[ExportCandidate], out_dir: str | Path, *, filter: str = DEFAULT_FILTER) -> list[Path]:
+def export_algorithms(candidates: Sequence[ExportedAlgorithm], out_dir: str | Path, *, filter: str = DEFAULT_FILTER) -> list[Path]:
     """Write the files of each candidate (in the given order, best first) and the index; returns the .py paths."""
     if not candidates:
         raise ExportError("no candidates to export")
@@ -149,40 +146,14 @@ def export_algorithms(candidates: Sequence[ExportCandidate], out_dir: str | Path
     return written
 
 
-def read_candidates(path: str | Path) -> list[ExportCandidate]:
-    """ExportCandidate records from a JSONL file, one per line."""
-    path = Path(path)
-    candidates = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            candidates.append(ExportCandidate.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as e:
-            first = str(e).splitlines()[0]
-            raise ExportError(f"{path}:{number}: not an export candidate ({first})") from None
-    return candidates
-
-
-def top_candidates(candidates: Sequence[ExportCandidate], k: int) -> list[ExportCandidate]:
-    """The k best, one per fingerprint (equal behaviour is one algorithm), ties to the earliest.
-
-    Ranked as `selfdev.scores.rank_key` ranks: more dev problems first, then the dev score.
-    """
-    best: dict[str, ExportCandidate] = {}
-    for c in sorted(candidates, key=lambda c: (-(c.dev_n or 0), -c.dev_score, c.iteration)):
-        best.setdefault(c.fingerprint, c)
-    return list(best.values())[:k]
-
-
-def candidates_from_archive(archive_path: Path, k: int) -> list[ExportCandidate]:
-    """The k best generated algorithms of a discovery run, as its archive ranks them."""
+def candidates_from_archive(archive_path: Path, k: int) -> list[ExportedAlgorithm]:
+    """The k best generated algorithms of a discovery run, as its archive ranks them (`selfdev.scores.rank_key`)."""
     from selfdev.archive import Archive
 
     with Archive(archive_path) as archive:
         seed, experts, task = archive.meta("seed", ""), archive.meta("experts", []), archive.meta("task", "gsm8k")
         return [
-            ExportCandidate(
+            ExportedAlgorithm(
                 code=c.code,
                 dev_score=c.dev_score,
                 dev_n=c.dev_n,
@@ -199,15 +170,13 @@ def candidates_from_archive(archive_path: Path, k: int) -> list[ExportCandidate]
         ]
 
 
-def load_top_candidates(run: str | Path, k: int) -> list[ExportCandidate]:
-    """The k best algorithms of a run: a discovery run folder (archive.sqlite), a folder with candidates.jsonl, or that JSONL."""
+def load_top_candidates(run: str | Path, k: int) -> list[ExportedAlgorithm]:
+    """The k best algorithms of a discovery run: its folder or its archive.sqlite."""
     run = Path(run)
-    if (run / "archive.sqlite").is_file():
-        found = candidates_from_archive(run / "archive.sqlite", k)
-        if not found:
-            raise ExportError(f"{run} has no evaluated algorithm to export yet")
-        return found
-    source = run / CANDIDATES_FILE if run.is_dir() else run
-    if not source.is_file():
-        raise ExportError(f"no {CANDIDATES_FILE} in {run}; pass a JSONL of candidates or a run folder that has one")
-    return top_candidates(read_candidates(source), k)
+    archive = RunDir(run).archive if run.is_dir() else run
+    if not archive.is_file():
+        raise ExportError(f"no run archive at {archive}; pass a `selfdev discover` run folder or its archive.sqlite")
+    found = candidates_from_archive(archive, k)
+    if not found:
+        raise ExportError(f"{run} has no evaluated algorithm to export yet")
+    return found

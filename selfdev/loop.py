@@ -12,22 +12,20 @@
 Search-dev, selection-dev and test are disjoint; the baselines are tuned on the
 search-dev problems and tested on the same test problems as the pick.
 
-This process screens (extract, probe, dedupe) and records; merging and
-evaluating run here, or on Ray actors when `distributed.enabled` (see
-selfdev.distributed). Every candidate is in the archive the moment it
-finishes; a killed run resumes from it (samples and adapters are written
-atomically), losing only what was in flight.
+This process screens (extract, gate, probe: selfdev.screen), queues and
+records (selfdev.candidates); merging and evaluating run here, or on Ray
+actors when `distributed.enabled` (selfdev.scoring, selfdev.distributed). A
+candidate's stages are immutable values (selfdev.stages). Every candidate is
+in the archive the moment it finishes; a killed run resumes from it (samples
+and adapters are written atomically and indexed in the archive), losing only
+what was in flight.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import gc
-import json
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from evals.data import resolve_data_dir
 from evals.tasks import Example, get_task
@@ -35,22 +33,24 @@ from sandbox import SandboxWorker, TaskVectorSet, choose_probe_tensors
 from seeds import resolve_model
 from seeds.task_vectors import TaskVectors
 from selfdev import budget, scores, throughput
-from selfdev.archive import Archive, Candidate
+from selfdev.archive import Archive
 from selfdev.budget import Deadline
-from selfdev.candidates import CandidateQueue, Job, LocalScoring, Scoring, ScorerSpec, Screen, run_jobs
+from selfdev.candidates import CandidateQueue, Executor, HeldOutJob, Recorder, ReferenceJob, run_jobs
 from selfdev.config import DiscoveryConfig
 from selfdev.dpo import fitting_pairs, train_dpo
 from selfdev.errors import UserError
 from selfdev.experts_record import record_experts
 from selfdev.experts_source import ExpertsSource, resolve_experts
-from selfdev.generator.prompt import ONE_SHOT, generator_messages
-from selfdev.generator.sampler import Sample
+from selfdev.generator.prompt import ONE_SHOT
 from selfdev.isolated import run_isolated
 from selfdev.merging.baseline_results import read_tuned_baselines
 from selfdev.preferences import select_pairs
 from selfdev.progress import LoopProgress
 from selfdev.proposing import Proposer
 from selfdev.run_dir import RunDir
+from selfdev.scoring import ScorerSpec, executors
+from selfdev.screen import Screen
+from selfdev.stages import CandidateRecord, Sample, record_of, reference
 
 Log = Callable[[str], None]
 
@@ -70,47 +70,50 @@ class Discovery:
     # -- the algorithm box --------------------------------------------------------------------
 
     def run_all(self) -> None:
+        config, archive = self.config, self.archive
         # Checked first: a selection slice that does not fit the dev split is a config mistake, found before hours of work.
-        self.selection = self.held_out_examples("dev", self.config.cascade.slices[-1], self.config.selection.problems)
+        selection = self.held_out_examples("dev", config.cascade.slices[-1], config.selection.problems)
         # Experts and baselines run in processes of their own: the memory they used is gone when they end.
         experts = run_isolated(
-            resolve_experts, self.config.experts, self.config.seed, filter=self.config.filter, data_dir=self.data_dir,
-            task=self.config.task, log=self.log,
+            resolve_experts, config.experts, config.seed, filter=config.filter, data_dir=self.data_dir,
+            task=config.task, log=self.log,
         )
-        self.prompt = json.dumps(generator_messages(len(experts)))
-        for key, value in (("seed", self.config.seed), ("experts", experts), ("task", self.config.task)):
-            self.archive.set_meta(key, value)
-        record_experts(self.archive, self.seed_path, experts, self.config.filter, self.log)
-        self.run_baselines(experts)
-        self.spec = self.scorer_spec(experts)
-        with SandboxWorker(self.config.sandbox_limits()) as worker, self.actors() as actors:
-            self.screen = Screen(
-                worker, self.archive, merge_seed=self.config.random_seed, probe_set=self.probe_set(worker, experts)
-            )
-            with self.scoring(actors) as scoring:
-                self.score_references(scoring)
-            for it in range(self.config.iterations):
-                replies = self.sample(it, num_experts=len(experts))
-                with self.scoring(actors) as scoring:
-                    self.evaluate_iteration(it, replies, scoring)
-                if it == self.config.iterations - 1:
+        for key, value in (("seed", config.seed), ("experts", experts), ("task", config.task)):
+            archive.set_meta(key, value)
+        for expert in experts:
+            archive.index("expert", self.run.relative(expert))
+        record_experts(archive, self.seed_path, experts, config.filter, self.log)
+        recorder = Recorder(archive)  # the archive's single writer from here on; keeps the cascade's bar
+        self.run_baselines(experts, recorder)
+        spec = self.scorer_spec(experts)
+        with SandboxWorker(config.sandbox_limits()) as worker, executors(config.distributed, spec, self.log) as phase:
+            screen = Screen(worker, merge_seed=config.random_seed, probe_set=self.probe_set(worker, experts))
+            proposer = self.proposer(screen)
+            with phase() as executor:
+                self.score_references(executor, screen, recorder)
+            for it in range(config.iterations):
+                samples = proposer.samples(it, len(experts))
+                self.index_samples(self.run.samples(it), it, samples)
+                with phase() as executor:
+                    self.evaluate_iteration(it, samples, screen, proposer, CandidateQueue(executor, recorder), len(experts))
+                if it == config.iterations - 1:
                     break
                 if self.deadline is not None and not self.deadline.affords_iteration():
                     self.log(
                         f"budget: {self.deadline.left() / 60:.1f} min left, not enough for another iteration before "
                         f"selection and test; stopping after iteration {it}"
                     )
-                    self.archive.set_meta("budget_stopped_after", it)
+                    archive.set_meta("budget_stopped_after", it)
                     break
                 self.train_generator(it)
-            with self.scoring(actors) as scoring:
-                self.select(scoring)
-                self.evaluate_test(scoring)
-        self.archive.set_meta("finished", True)
+            with phase() as executor:
+                self.select(executor, selection)
+                self.evaluate_test(executor)
+        archive.set_meta("finished", True)
 
     # -- stages -------------------------------------------------------------------------------
 
-    def run_baselines(self, experts: list[str]) -> None:
+    def run_baselines(self, experts: list[str], recorder: Recorder) -> None:
         if not self.config.baselines:
             return
         from selfdev.merging.baselines import run_baselines
@@ -135,9 +138,10 @@ class Discovery:
             ),
             log=self.log,
         )
+        self.archive.index("baselines", self.run.relative(self.run.baselines), methods=sorted(self.config.baselines))
         if not self.archive.baselines():
             for row in read_tuned_baselines(self.run.baselines):
-                self.archive.add(row)
+                recorder.add(row)
 
     def probe_set(self, worker: SandboxWorker, experts: list[str]) -> TaskVectorSet:
         """The task vectors of a few real parameters, staged once for every probe of the run (the same each resume)."""
@@ -172,105 +176,67 @@ class Discovery:
             merge_seed=self.config.random_seed,
         )
 
-    @contextlib.contextmanager
-    def actors(self) -> Iterator[Scoring | None]:
-        """The Ray actors, started once for the whole run; None when this process evaluates."""
-        if not self.config.distributed.enabled:
-            yield None
-            return
-        try:
-            from selfdev.distributed import actor_pool
-        except ImportError as e:
-            raise UserError(f"distributed.enabled needs Ray ({e}): pip install '.[dist]'") from None
-        with actor_pool(self.config.distributed, self.spec, self.log) as pool:
-            yield pool
-
-    @contextlib.contextmanager
-    def scoring(self, actors: Scoring | None) -> Iterator[Scoring]:
-        """Where one phase merges and evaluates: the actors, or this process.
-
-        Here, the phase gets its own sandbox worker, holding the task vectors in
-        shared memory, and an evaluation model; both go when it ends, so the
-        generator and DPO have the memory (re-staging costs seconds a phase).
-        """
-        if actors is not None:
-            yield actors
-            return
-        with SandboxWorker(self.spec.sandbox) as worker:
-            local = LocalScoring(self.spec.scorer(worker))
-            try:
-                yield local
-            finally:
-                local.close()
-                gc.collect()
-
-    def score_references(self, scoring: Scoring) -> None:
+    def score_references(self, executor: Executor, screen: Screen, recorder: Recorder) -> None:
         """The seed itself (a candidate without code) and task arithmetic (the one-shot example), on every dev slice."""
         done = {c.name for c in self.archive.references()}
         jobs = []
         if "seed" not in done:
-            seed = Candidate(iteration=-1, sample_index=0, status="ok", kind="reference", name="seed")
-            jobs.append(Job(seed, full=True))
+            jobs.append(ReferenceJob(reference(0, "seed")))
         if "task_arithmetic" not in done:
-            ta = Candidate(iteration=-1, sample_index=1, status="ok", kind="reference", name="task_arithmetic", code=ONE_SHOT)
-            if self.screen(ta, dedupe=False):
-                jobs.append(Job(ta, full=True))
+            screening = screen.code(ONE_SHOT)
+            if screening.passed:
+                jobs.append(ReferenceJob(reference(1, "task_arithmetic", screening), screening.checked))
             else:
-                self.archive.add(ta)
+                recorder.add(reference(1, "task_arithmetic", screening))
         with LoopProgress.simple("references on search-dev", len(jobs)) as advance:
-            for reference in run_jobs(scoring, jobs):
-                self.archive.add(reference)
-                score = "–" if reference.dev is None else reference.dev.describe()
-                self.log(f"reference {reference.name}: search-dev {score} ({reference.status})")
+            for finished in run_jobs(executor, jobs):
+                row = recorder.add(finished.record)
+                score = "–" if row.dev is None else row.dev.describe()
+                self.log(f"reference {row.name}: search-dev {score} ({row.status})")
                 advance(1)
 
-    @functools.cached_property
-    def proposer(self) -> Proposer:
-        """The prompts, arms and repairs of the configured proposal mode (made once the sandbox worker runs)."""
+    def proposer(self, screen: Screen) -> Proposer:
+        """The prompts, arms and repairs of the configured proposal mode."""
         proposer = Proposer(
             self.config.generator, self.generator_path, self.run, self.archive, seed=self.config.random_seed, log=self.log
         )
         if self.config.generator.mode == "evolve":
-            proposer.know_trivial(self.screen.probe, self.config.sandbox_limits().probe_k)
+            proposer.know_trivial(screen.probe, self.config.sandbox_limits().probe_k)
         return proposer
 
-    def sample(self, iteration: int, *, num_experts: int) -> list[Sample]:
-        return self.proposer.samples(iteration, num_experts)
+    def index_samples(self, path: Path, iteration: int, samples: list) -> None:
+        self.archive.index("samples", self.run.relative(path), iteration=iteration, count=len(samples))
 
-    def evaluate_iteration(self, iteration: int, replies: list[Sample], scoring: Scoring) -> None:
-        """The samples, then up to `generator.repair_attempts` rounds of repairs of the ones that failed."""
+    def evaluate_iteration(
+        self, iteration: int, samples: list[Sample], screen: Screen, proposer: Proposer, queue: CandidateQueue,
+        num_experts: int,
+    ) -> None:
+        """The samples, then up to `generator.repair_attempts` rounds of repairs of the ones that failed.
+
+        Each sample is screened here and recorded, or queued for a worker, at once; merged, scored and recorded as
+        workers finish. A round's failures are all recorded before the next round repairs them.
+        """
         finished = self.archive.finished_indices(iteration)
-        queue = CandidateQueue(self.screen, scoring, self.archive)
-        width = len(replies)
+        adapter = self.run.latest_adapter(iteration)
+        width = len(samples)
         with LoopProgress(iteration, width, self.archive) as progress:
-            todo = list(enumerate(replies))
+            todo = list(enumerate(samples))
             for round_ in range(self.config.generator.repair_attempts + 1):
                 if round_:
-                    todo = self.proposer.repairs(iteration, round_, width, len(self.spec.experts))
+                    todo = proposer.repairs(iteration, round_, width, num_experts)
+                    self.index_samples(self.run.repairs(iteration, round_), iteration, todo)
                     progress.grow(len([i for i, _ in todo if i not in finished]))
                 for index, sample in todo:
-                    if index not in finished:
-                        progress.running(index)
-                        # Screened here; merged, scored and recorded as workers finish.
-                        for done in queue.put(self.candidate(iteration, index, sample)):
-                            progress.finished(done)
-                for done in queue.drain():  # a round's failures are known before the next round repairs them
+                    if index in finished:
+                        continue
+                    progress.running(index)
+                    screening = screen.reply(sample.reply)
+                    generator = adapter.parent.name if adapter is not None and sample.arm == "main" else ""
+                    record = record_of(iteration, index, sample, screening, generator=generator)
+                    for done in queue.put(record, screening.checked):
+                        progress.finished(done)
+                for done in queue.drain():
                     progress.finished(done)
-
-    def candidate(self, iteration: int, index: int, sample: Sample | str) -> Candidate:
-        sample = Sample(sample) if isinstance(sample, str) else sample
-        adapter = self.run.latest_adapter(iteration) if sample.arm == "main" else None
-        return Candidate(
-            iteration=iteration,
-            sample_index=index,
-            status="pending",
-            generator=adapter.parent.name if adapter else "",
-            prompt=sample.prompt or self.prompt,
-            proposal=sample.proposal,
-            arm=sample.arm,
-            parent_id=sample.parent_id,
-            reply=sample.reply,
-        )
 
     def train_generator(self, iteration: int) -> None:
         if (self.run.adapter(iteration) / "adapter_config.json").is_file():
@@ -295,13 +261,17 @@ class Discovery:
             self.generator_path, pairs, self.run.adapter(iteration), self.config.dpo,
             self.run.latest_adapter(iteration), extra_metrics=preferences.metrics(),
         )
+        self.archive.index(
+            "adapter", self.run.relative(self.run.adapter(iteration)), iteration=iteration,
+            **{k: v for k, v in metrics.items() if k != "log"},
+        )
         self.log(f"iteration {iteration}: DPO loss {metrics['train_loss']:.4f} over {metrics['steps']} steps")
 
-    def select(self, scoring: Scoring) -> None:
+    def select(self, executor: Executor, selection: list[Example]) -> None:
         """Re-score the search's finalists on selection-dev, problems the search never used, and pick one."""
-        self.archive.set_meta("selection_split", self.task.split_info(self.selection).to_dict())
+        self.archive.set_meta("selection_split", self.task.split_info(selection).to_dict())
         finalists = self.archive.top(self.config.selection.finalists)
-        self.score_held_out(scoring, "selection", self.selection, [c for c in finalists if c.selection is None])
+        self.score_held_out(executor, "selection", selection, [c for c in finalists if c.selection is None])
         selected = scores.pick(self.archive.get(c.id) for c in finalists)
         self.archive.set_meta("selected", None if selected is None else selected.id)
         if selected is None:
@@ -309,22 +279,22 @@ class Discovery:
         else:
             self.log(f"selected #{selected.id}: selection {selected.selection.describe()}, search {selected.dev.describe()}")
 
-    def evaluate_test(self, scoring: Scoring) -> None:
+    def evaluate_test(self, executor: Executor) -> None:
         """Test scores only now, once, after the pick: the selected algorithm and the references."""
         selected = self.archive.meta("selected")
         pool = self.archive.references() + ([self.archive.get(selected)] if selected is not None else [])
         test = self.task.examples("test", self.data_dir, self.config.test.limit)
         self.archive.set_meta("test_split", self.task.split_info(test).to_dict())
-        self.score_held_out(scoring, "test", test, [c for c in pool if c.test is None])
+        self.score_held_out(executor, "test", test, [c for c in pool if c.test is None])
 
-    def score_held_out(self, scoring: Scoring, split: str, examples: list[Example], todo: list[Candidate]) -> None:
+    def score_held_out(self, executor: Executor, split: str, examples: list[Example], todo: list[CandidateRecord]) -> None:
         if not todo:
             return
         with LoopProgress.simple(f"{split} evaluation", len(todo)) as advance:
-            for c in run_jobs(scoring, [Job(c, held_out=(split, examples)) for c in todo]):
-                evaluation = getattr(c, split)
+            for finished in run_jobs(executor, [HeldOutJob(c, split, examples) for c in todo]):
+                c, evaluation = finished.job.record, finished.scored.evaluation
                 if evaluation is None:
-                    self.log(f"candidate {c.id} has no {split} score: {c.reason}")
+                    self.log(f"candidate {c.id} has no {split} score: {finished.scored.reason}")
                 else:
                     self.archive.set_evaluation(c.id, split, evaluation)
                     self.log(f"{split} {c.name or '#' + str(c.id)}: {evaluation.describe()}")
@@ -348,6 +318,9 @@ def discover(config: DiscoveryConfig, out: Path, *, resume: bool = False, data_d
     if not run.config.exists():
         config.dump(run.config)
     discovery = Discovery(config, run, data_dir=data_dir, log=log, deadline=deadline)
+    for kind, path in (("config", run.config), ("plan", run.plan)):
+        if path.exists():
+            discovery.archive.index(kind, run.relative(path))
     try:
         discovery.run_all()
     finally:

@@ -31,8 +31,9 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel, ConfigDict, Field
 
 from selfdev import scores
-from selfdev.archive import Archive, Candidate
+from selfdev.archive import Archive
 from selfdev.generator.prompt import code_reply
+from selfdev.stages import CandidateRecord
 
 
 class PreferenceConfig(BaseModel):
@@ -70,7 +71,7 @@ class Preferences:
         return {"rejected": self.rejected, "rejected_failures": self.rejected_failures}
 
 
-def _rejected(scored: list[Candidate], failed: list[Candidate], chosen: list[Candidate], n: int, share: float) -> list[Candidate]:
+def _rejected(scored: list[CandidateRecord], failed: list[CandidateRecord], chosen: list[CandidateRecord], n: int, share: float) -> list[CandidateRecord]:
     chosen_ids = {c.id for c in chosen}
     ran = [c for c in scored if c.id not in chosen_ids]
     n_failed = min(len(failed), math.floor(share * n + 1e-9))
@@ -79,7 +80,7 @@ def _rejected(scored: list[Candidate], failed: list[Candidate], chosen: list[Can
     return worst_ran + failed[:n_failed]
 
 
-def _pairable(candidates: list[Candidate]) -> list[Candidate]:
+def _pairable(candidates: list[CandidateRecord]) -> list[CandidateRecord]:
     """The main arm's samples: not the control arm's (no DPO by design), not repairs (each answers its own prompt)."""
     return [c for c in candidates if c.reply and c.arm == "main" and c.proposal != "repair"]
 

@@ -7,7 +7,8 @@ from typing import Callable, Iterator
 
 from evals.progress import Progress, progress_bar, stamp
 from selfdev import scores
-from selfdev.archive import Archive, Candidate
+from selfdev.archive import Archive
+from selfdev.stages import CandidateRecord
 
 
 def timestamped(log: Callable[[str], None]) -> Callable[[str], None]:
@@ -54,7 +55,7 @@ class LoopProgress:
     def running(self, index: int) -> None:
         self._refresh(running=index)
 
-    def finished(self, candidate: Candidate) -> None:
+    def finished(self, candidate: CandidateRecord) -> None:
         self.failed += not candidate.executable
         self.duplicates += candidate.duplicate_of is not None
         self.best = scores.best([candidate] + ([self.best] if self.best else []))

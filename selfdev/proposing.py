@@ -18,13 +18,15 @@ evaluates exactly the replies it sampled before the crash.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from sandbox import Diagnosis
-from selfdev.archive import Archive, Candidate
+from selfdev.archive import Archive
 from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import generator_messages
+from selfdev.stages import CandidateRecord, Sample
 from selfdev.generator.proposals import (
     evolve_messages,
     needs_repair,
@@ -33,7 +35,7 @@ from selfdev.generator.proposals import (
     select_parents,
     trivial_fingerprints,
 )
-from selfdev.generator.sampler import Chat, Sample, read_samples, sample_replies, write_samples
+from selfdev.generator.sampler import Chat, read_samples, sample_replies, write_samples
 from selfdev.progress import LoopProgress
 from selfdev.run_dir import RunDir
 
@@ -71,8 +73,9 @@ class Proposer:
     def samples(self, iteration: int, num_experts: int) -> list[Sample]:
         path = self.run.samples(iteration)
         cached = read_samples(path)
-        if cached is not None:
-            return cached
+        if cached is not None:  # samples written before samples kept their prompt were asked the paper prompt
+            paper = prompt_json(generator_messages(num_experts))
+            return [s if s.prompt else replace(s, prompt=paper) for s in cached]
         temperature = self.config.temperature_at(iteration)
         proposal, chat = self.prompt(num_experts)
         n = self.config.samples_per_iteration
@@ -102,7 +105,7 @@ class Proposer:
         parents = {c.id: c.sample_index % width for c in self.archive.candidates(iteration)}
         return [(round_ * width + parents[s.parent_id], s) for s in cached]
 
-    def _sample_repairs(self, iteration: int, round_: int, failed: list[Candidate], num_experts: int) -> list[Sample]:
+    def _sample_repairs(self, iteration: int, round_: int, failed: list[CandidateRecord], num_experts: int) -> list[Sample]:
         temperature = self.config.temperature_at(iteration)
         adapters = dict(self.arms(iteration))
         samples = []

@@ -1,4 +1,4 @@
-"""Candidate evaluation on a local Ray cluster.
+"""CandidateRecord evaluation on a local Ray cluster.
 
 One discovery run covers both acceptance checks (two would double the actors'
 start-up on a 2-core machine): the local loop's rules hold on two transformers
@@ -19,12 +19,14 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from selfdev.archive import Archive, Candidate  # noqa: E402
-from selfdev.candidates import run_jobs  # noqa: E402
+from selfdev.archive import Archive  # noqa: E402
+from selfdev.candidates import CandidateQueue, Finished, HeldOutJob, Recorder, run_jobs  # noqa: E402
 from selfdev.distributed import ActorPool  # noqa: E402
-from selfdev.scores import Evaluation  # noqa: E402
 from selfdev.loop import discover  # noqa: E402
 from selfdev.run_dir import RunDir  # noqa: E402
+from selfdev.scores import Evaluation  # noqa: E402
+from selfdev.stages import CandidateRecord  # noqa: E402
+from selfdev.stages import Scored  # noqa: E402
 from test_loop import REPLIES, seed_samples, tiny_config  # noqa: E402
 
 MEAN, SAME_AS_MEAN = 2, 3  # sample indices of one function written twice
@@ -56,8 +58,8 @@ def test_two_actors_one_killed_mid_run(tmp_path, tiny_model_dir, tiny_expert_dir
 
     def start_and_kill(self, actor, attempt):
         start(self, actor, attempt)
-        key = (attempt.job.candidate.iteration, attempt.job.candidate.sample_index)
-        if attempt.job.held_out is None:
+        key = (attempt.job.record.iteration, attempt.job.record.sample_index)
+        if not isinstance(attempt.job, HeldOutJob):
             starts.append((key, actor))
         if key == (0, MEAN) and not killed:  # it starts once an earlier candidate has freed its actor
             killed.append(actor)
@@ -107,7 +109,8 @@ def test_a_job_lost_twice_is_recorded_and_a_crashed_actor_comes_back(local_ray):
     # Defined here, so Ray ships them by value; a light job keeps the actors from importing torch and mergekit.
     @dataclass
     class LightJob:
-        candidate: Candidate
+        record: CandidateRecord
+        split = "dev"
 
     @ray.remote(num_cpus=0.5, max_restarts=1)
     class Crashy:
@@ -116,17 +119,16 @@ def test_a_job_lost_twice_is_recorded_and_a_crashed_actor_comes_back(local_ray):
         def ready(self) -> int:
             return os.getpid()
 
-        def run(self, job: LightJob) -> Candidate:
-            if job.candidate.reply == "crash":
+        def run(self, job: LightJob) -> Scored:
+            if job.record.reply == "crash":
                 os._exit(1)
-            job.candidate.dev = Evaluation.of(["p0"], [True])
-            return job.candidate
+            return Scored(evaluation=Evaluation.of(["p0"], [True]))
 
     logs: list[str] = []
     pool = ActorPool([Crashy.remote(), Crashy.remote()], logs.append)
     try:
-        jobs = [LightJob(Candidate(0, i, "ok", reply="crash" if i == 0 else "fine")) for i in range(4)]
-        done = {c.sample_index: c for c in run_jobs(pool, jobs)}
+        jobs = [LightJob(CandidateRecord(0, i, "ok", reply="crash" if i == 0 else "fine")) for i in range(4)]
+        done = {f.record.sample_index: f.record for f in run_jobs(pool, jobs)}
     finally:
         pool.close()
     assert done[0].status == "lost" and "lost with its actor 2 times" in done[0].reason
@@ -136,10 +138,10 @@ def test_a_job_lost_twice_is_recorded_and_a_crashed_actor_comes_back(local_ray):
 
 
 class TwoInFlight:
-    """Scoring with two jobs running at once, finishing in order; replies starting with 'x' fail their merge."""
+    """An executor with two jobs running at once, finishing in order; replies starting with 'x' fail their merge."""
 
     def __init__(self) -> None:
-        self.running: list[Candidate] = []
+        self.running: list = []
         self.started: list[int] = []
 
     def free(self) -> bool:
@@ -149,34 +151,29 @@ class TwoInFlight:
         return bool(self.running)
 
     def submit(self, job) -> None:
-        self.running.append(job.candidate)
-        self.started.append(job.candidate.sample_index)
+        self.running.append(job)
+        self.started.append(job.record.sample_index)
 
-    def collect(self, *, wait: bool) -> list[Candidate]:
+    def collect(self, *, wait: bool) -> list[Finished]:
         if not (wait and self.running):
             return []
-        c = self.running.pop(0)
-        if c.reply.startswith("x"):
-            c.status = "runtime"
-        else:
-            c.dev = Evaluation.of(["p0", "p1"], [True, False])
-        return [c]
+        job = self.running.pop(0)
+        if job.record.reply.startswith("x"):
+            return [Finished(job, Scored("runtime", "RuntimeError"))]
+        return [Finished(job, Scored(evaluation=Evaluation.of(["p0", "p1"], [True, False])))]
 
 
 @pytest.mark.parametrize("twin_fails", [False, True])
 def test_a_function_in_flight_is_evaluated_once(tmp_path, twin_fails):
-    from selfdev.candidates import CandidateQueue
-
-    def screen(candidate: Candidate, dedupe: bool = True) -> bool:
-        candidate.code, candidate.fingerprint = candidate.reply, candidate.reply[-1]  # same last letter: same function
-        return True
+    def screened(index: int, reply: str) -> CandidateRecord:  # same last letter: same function
+        return CandidateRecord(0, index, "ok", reply=reply, code=reply, fingerprint=reply[-1])
 
     scoring = TwoInFlight()
     first = "xa" if twin_fails else "a"
     with Archive(tmp_path / "archive.sqlite") as archive:
-        queue = CandidateQueue(screen, scoring, archive)
+        queue = CandidateQueue(scoring, Recorder(archive))
         replies = [first, "b", "a", "c"]
-        recorded = [c for i, reply in enumerate(replies) for c in queue.put(Candidate(0, i, "ok", reply=reply))]
+        recorded = [c for i, reply in enumerate(replies) for c in queue.put(screened(i, reply), None)]
         recorded += list(queue.drain())
         rows = {c.sample_index: c for c in archive.candidates(0)}
     assert sorted(c.sample_index for c in recorded) == [0, 1, 2, 3] == sorted(rows)

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from sandbox import SandboxLimits, SandboxWorker, check_source
-from selfdev.archive import Candidate
 from selfdev.generator.allowed import allowed_api, shown_names
 from selfdev.generator.prompt import ONE_SHOT, extract_code, generator_messages
+from selfdev.stages import CandidateRecord
 from selfdev.generator.proposals import (
     diagnosis_text,
     evolve_messages,
@@ -83,11 +83,11 @@ def test_prompt_rules_come_from_the_sandbox():
     assert ONE_SHOT in user
 
 
-def scored(index: int, accuracy: float, fingerprint: str, **kw) -> Candidate:
+def scored(index: int, accuracy: float, fingerprint: str, **kw) -> CandidateRecord:
     n = 20
     dev = Evaluation.of((f"p{i}" for i in range(n)), (i < accuracy * n for i in range(n)))
     code = f"import torch\n\ndef merge(task_vectors):\n    return {accuracy} * sum(task_vectors)\n"
-    return Candidate(0, index, "ok", code=code, fingerprint=fingerprint, dev=dev, id=index, **kw)
+    return CandidateRecord(0, index, "ok", code=code, fingerprint=fingerprint, dev=dev, id=index, **kw)
 
 
 def test_parents_are_the_best_distinct_non_trivial_ones():
@@ -98,7 +98,7 @@ def test_parents_are_the_best_distinct_non_trivial_ones():
         scored(4, 0.3, "b", duplicate_of=2),  # its score was reused, not measured
         scored(5, 0.2, "c"),
         scored(6, 0.1, "d"),
-        Candidate(0, 7, "policy", code="import os"),
+        CandidateRecord(0, 7, "policy", code="import os"),
     ]
     parents = select_parents(pool, 2, trivial={"mean"})
     assert [p.id for p in parents] == [2, 5]
@@ -110,9 +110,9 @@ def test_parents_are_the_best_distinct_non_trivial_ones():
 
 def test_repair_prompt_shows_code_status_reason_and_line():
     code = "import torch\n\ndef merge(task_vectors):\n    x = torch.load('w')\n    return x\n"
-    failed = Candidate(0, 3, "policy", code=code, reason="torch.load is not in the allow-list", line=4)
-    assert needs_repair(failed) and not needs_repair(Candidate(0, 4, "no_code"))
-    assert not needs_repair(Candidate(0, 5, "ok", code=code))
+    failed = CandidateRecord(0, 3, "policy", code=code, reason="torch.load is not in the allow-list", line=4)
+    assert needs_repair(failed) and not needs_repair(CandidateRecord(0, 4, "no_code"))
+    assert not needs_repair(CandidateRecord(0, 5, "ok", code=code))
     assert diagnosis_text(failed) == "policy: torch.load is not in the allow-list\nat line 4: `x = torch.load('w')`"
     user = repair_messages(3, failed)[1]["content"]
     assert code in user and diagnosis_text(failed) in user and json.dumps(repair_messages(3, failed))

@@ -8,12 +8,13 @@ import sqlite3
 import pytest
 
 from selfdev.archive import Archive
-from selfdev.candidates import Screen
+from selfdev.candidates import CandidateQueue
 from selfdev.config import DiscoveryConfig
 from selfdev.generator.prompt import ONE_SHOT
 from selfdev.generator.sampler import write_samples
 from selfdev.loop import discover
 from selfdev.run_dir import RunDir
+from test_archive_schema import as_schema_3
 
 TIES_LIKE = '''```python
 import torch
@@ -126,30 +127,37 @@ def test_resume_after_crash_loses_nothing_and_repeats_nothing(tmp_path, tiny_mod
     config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, iterations=1, baselines={})
     run = RunDir(tmp_path / "run")
     seed_samples(run)
-    original = Screen.__call__
+    original = CandidateQueue.put
     calls = {"n": 0}
 
-    def crash_on_fourth(self, candidate, **kw):
-        if candidate.kind == "generated":
-            calls["n"] += 1
-            if calls["n"] == 4:
-                raise KeyboardInterrupt  # stands in for kill -9 between two candidates
-        return original(self, candidate, **kw)
+    def crash_on_fourth(self, record, checked):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # stands in for kill -9 between two candidates
+        return original(self, record, checked)
 
-    monkeypatch.setattr(Screen, "__call__", crash_on_fourth)
+    monkeypatch.setattr(CandidateQueue, "put", crash_on_fourth)
     with pytest.raises(KeyboardInterrupt):
         discover(config, run.root, log=lambda _: None)
     with Archive(run.archive) as archive:
         before = {c.sample_index: c.id for c in archive.candidates(0)}
     assert sorted(before) == [0, 1, 2]
 
-    monkeypatch.setattr(Screen, "__call__", original)
+    monkeypatch.setattr(CandidateQueue, "put", original)
     with pytest.raises(Exception, match="--resume"):
         discover(config, run.root, log=lambda _: None)
+    as_schema_3(run.archive)  # the crashed run as selfdev wrote it before archive schema 4
     discover(config, run.root, resume=True, log=lambda _: None)
     with Archive(run.archive) as archive:
         after = {c.sample_index: c.id for c in archive.candidates(0)}
         refs = archive.references()
+        assert archive.meta("schema_version") == 4 and archive.meta("finished") is True
+        indexed = {(a.kind, a.path) for a in archive.artifacts()}
+    assert {("config", "config.yaml"), ("samples", "generator/iter-0/samples.jsonl")} <= indexed
+    assert {path for kind, path in indexed if kind == "expert"} == {str(p) for p in tiny_expert_dirs}
+    from selfdev.report import collect
+
+    assert len(collect(run.root).iterations) == 1
     assert sorted(after) == list(range(len(REPLIES)))
     assert all(after[i] == before[i] for i in before), "finished candidates were evaluated again"
     assert len(refs) == 2
@@ -226,21 +234,21 @@ def test_resume_inside_a_repair_round(tmp_path, tiny_model_dir, tiny_expert_dirs
     config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, generator=generator, baselines={}, iterations=1)
     run = RunDir(tmp_path / "run")
     canned_generator(monkeypatch)
-    original = Screen.__call__
+    original = CandidateQueue.put
 
-    def crash_on_second_repair(self, candidate, **kw):
-        if candidate.proposal == "repair" and candidate.sample_index == 6:
+    def crash_on_second_repair(self, record, checked):
+        if record.proposal == "repair" and record.sample_index == 6:
             raise KeyboardInterrupt  # killed while round 1 is evaluated
-        return original(self, candidate, **kw)
+        return original(self, record, checked)
 
-    monkeypatch.setattr(Screen, "__call__", crash_on_second_repair)
+    monkeypatch.setattr(CandidateQueue, "put", crash_on_second_repair)
     with pytest.raises(KeyboardInterrupt):
         discover(config, run.root, log=lambda _: None)
     with Archive(run.archive) as archive:
         before = {c.sample_index: c.id for c in archive.candidates(0)}
     assert sorted(before) == [0, 1, 2, 3, 5] and run.repairs(0, 1).is_file()
 
-    monkeypatch.setattr(Screen, "__call__", original)
+    monkeypatch.setattr(CandidateQueue, "put", original)
     discover(config, run.root, resume=True, log=lambda _: None)
     with Archive(run.archive) as archive:
         after = {c.sample_index: c for c in archive.candidates(0)}

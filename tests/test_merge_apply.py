@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import safetensors.torch
 import torch
@@ -15,9 +13,11 @@ from sandbox import SandboxWorker
 from seeds.compat import IncompatibleModelsError
 from seeds.task_vectors import TaskVectors
 from selfdev.apply import ApplyError, apply_algorithm, apply_config
+from selfdev.archive import Archive
 from selfdev.cli import app
-from selfdev.export import ExportCandidate
 from selfdev.merging import AlgorithmError, MergeInputs, merge_generated, using_worker
+from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord
 
 # Uses the seeded generator, so equality also checks that every path draws the same random numbers.
 RANDOM_CODE = """import torch
@@ -49,18 +49,13 @@ def test_export_then_apply_reproduces_the_in_memory_merge(tmp_path, tiny_model_d
     expected, diagnosis = merge_generated(worker, RANDOM_CODE, MergeInputs.load(tv), seed=7)
     assert diagnosis.ok
 
-    candidate = ExportCandidate(
-        code=RANDOM_CODE,
-        dev_score=0.5,
-        iteration=1,
-        fingerprint="0123456789abcdef",
-        seed_model=str(tiny_model_dir),
-        experts=[str(e) for e in tiny_expert_dirs],
-        found_at=dt.datetime(2025, 1, 2),
-    )
-    (tmp_path / "candidates.jsonl").write_text(candidate.model_dump_json() + "\n")
+    with Archive(tmp_path / "run" / "archive.sqlite") as archive:  # a discovery run's archive, as the loop writes it
+        archive.set_meta("seed", str(tiny_model_dir))
+        archive.set_meta("experts", [str(e) for e in tiny_expert_dirs])
+        dev = Evaluation.of(["p0", "p1"], [True, False])
+        archive.add(CandidateRecord(1, 0, "ok", code=RANDOM_CODE, fingerprint="0123456789abcdef", dev=dev))
     cli = CliRunner()
-    result = cli.invoke(app, ["export", "--run", str(tmp_path), "--top", "1", "--out", str(tmp_path / "exported")])
+    result = cli.invoke(app, ["export", "--run", str(tmp_path / "run"), "--top", "1", "--out", str(tmp_path / "exported")])
     assert result.exit_code == 0, result.output
     algorithm = tmp_path / "exported" / "selfdev_0123456789ab.py"
     experts = [str(e) for e in tiny_expert_dirs]

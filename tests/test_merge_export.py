@@ -5,14 +5,16 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import importlib.util
-import json
 
 import pytest
 import yaml
 from mergekit import merge_methods
 
-from selfdev.export import ExportCandidate, ExportError, export_algorithms, load_top_candidates
+from selfdev.archive import Archive
+from selfdev.export import ExportedAlgorithm, ExportError, export_algorithms, load_top_candidates
 from selfdev.merging.algorithm_file import AlgorithmFileError, check_source, read_algorithm
+from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord
 
 CODE = '''def merge(task_vectors):
     """Mean of the task vectors, scaled."""
@@ -21,8 +23,8 @@ CODE = '''def merge(task_vectors):
 '''
 
 
-def candidate(fingerprint="3fa2c1d9e0b7aa11", dev=0.41, iteration=3, code=CODE, experts=None) -> ExportCandidate:
-    return ExportCandidate(
+def candidate(fingerprint="3fa2c1d9e0b7aa11", dev=0.41, iteration=3, code=CODE, experts=None) -> ExportedAlgorithm:
+    return ExportedAlgorithm(
         code=code,
         dev_score=dev,
         test_score=0.398,
@@ -70,23 +72,33 @@ def test_plugin_module_registers_the_method(tmp_path):
     assert {p.name for p in method.spec.parameters} == {"filter", "seed"}
 
 
-def test_top_candidates_from_jsonl_dedupes_by_fingerprint(tmp_path):
-    rows = [candidate("aaa", 0.30, 1), candidate("bbb", 0.50, 2), candidate("aaa", 0.45, 4), candidate("ccc", 0.40, 2)]
+def evaluated(index: int, fingerprint: str, right: int, n: int = 10, **fields) -> CandidateRecord:
+    dev = Evaluation.of([f"p{i}" for i in range(n)], [i < right for i in range(n)])
+    return CandidateRecord(1, index, "ok", code=CODE, fingerprint=fingerprint, dev=dev, **fields)
+
+
+def test_top_candidates_come_from_the_run_archive_ranked_by_scores(tmp_path):
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "candidates.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in rows))
+    with Archive(run / "archive.sqlite") as archive:
+        archive.set_meta("seed", "tiny-seed")
+        archive.set_meta("experts", ["a", "b"])
+        first = archive.add(evaluated(0, "aaa", 3))
+        archive.add(evaluated(1, "bbb", 5))
+        archive.add(evaluated(2, "aaa", 3, duplicate_of=first))  # the same function: not a second algorithm
+        archive.add(evaluated(3, "ccc", 4, n=20))  # more problems rank first (selfdev.scores.rank_key)
+        archive.add(CandidateRecord(1, 4, "syntax", code="def merge(:"))
     top = load_top_candidates(run, 2)
-    assert [(c.fingerprint, c.dev_score) for c in top] == [("bbb", 0.50), ("aaa", 0.45)]
-    assert [c.fingerprint for c in load_top_candidates(run / "candidates.jsonl", 5)] == ["bbb", "aaa", "ccc"]
+    assert [(c.fingerprint, c.dev_score, c.dev_n) for c in top] == [("ccc", 0.2, 20), ("bbb", 0.5, 10)]
+    assert top[0].seed_model == "tiny-seed" and top[0].experts == ["a", "b"]
+    assert [c.fingerprint for c in load_top_candidates(run / "archive.sqlite", 5)] == ["ccc", "bbb", "aaa"]
 
 
 def test_candidate_errors(tmp_path):
-    with pytest.raises(ExportError, match="no candidates.jsonl"):
+    with pytest.raises(ExportError, match="no run archive"):
         load_top_candidates(tmp_path, 3)
-    bad = tmp_path / "c.jsonl"
-    bad.write_text(candidate().model_dump_json() + "\n" + json.dumps({"code": "x"}) + "\n")
-    with pytest.raises(ExportError, match=r"c.jsonl:2: not an export candidate"):
-        load_top_candidates(bad, 3)
+    Archive(tmp_path / "archive.sqlite").close()
+    with pytest.raises(ExportError, match="no evaluated algorithm"):
+        load_top_candidates(tmp_path, 3)
     with pytest.raises(ExportError, match="no candidates to export"):
         export_algorithms([], tmp_path / "out")
     with pytest.raises(AlgorithmFileError, match="no top-level function named 'merge'"):

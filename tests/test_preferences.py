@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from selfdev.archive import Archive, Candidate
+from selfdev.archive import Archive
 from selfdev.preferences import PreferenceConfig, select_pairs
 from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord
 
 
 def dev(score: float | None, n: int = 100) -> Evaluation | None:
@@ -15,7 +16,7 @@ def dev(score: float | None, n: int = 100) -> Evaluation | None:
 
 
 def add(archive: Archive, iteration: int, index: int, score: float | None, status: str = "ok", n: int = 100) -> int:
-    c = Candidate(iteration=iteration, sample_index=index, status=status, reply=f"reply {iteration}/{index}",
+    c = CandidateRecord(iteration=iteration, sample_index=index, status=status, reply=f"reply {iteration}/{index}",
                   prompt="[]", dev=dev(score, n))
     return archive.add(c)
 
@@ -82,7 +83,7 @@ def test_too_few_candidates(tmp_path):
 
 
 def add_reference(archive: Archive, name: str, score: float | None, code: str | None) -> int:
-    return archive.add(Candidate(iteration=-1, sample_index=0 if code is None else 1, status="ok", kind="reference",
+    return archive.add(CandidateRecord(iteration=-1, sample_index=0 if code is None else 1, status="ok", kind="reference",
                                  name=name, code=code, dev=dev(score, 10)))
 
 
@@ -105,7 +106,7 @@ def test_pairs_of_the_main_arms_samples_on_the_rejected_replys_prompt(tmp_path):
     with Archive(tmp_path / "a.sqlite") as archive:
         def put(index: int, score: float | None, prompt: str, **kw) -> int:
             status = "ok" if score is not None else "runtime"
-            return archive.add(Candidate(0, index, status, reply=f"r{index}", prompt=prompt, dev=dev(score), **kw))
+            return archive.add(CandidateRecord(0, index, status, reply=f"r{index}", prompt=prompt, dev=dev(score), **kw))
 
         best = put(0, 0.5, "[1]")
         worst = put(1, 0.1, "[1]")
@@ -116,8 +117,8 @@ def test_pairs_of_the_main_arms_samples_on_the_rejected_replys_prompt(tmp_path):
         prefs = select_pairs(archive, 0, config)
         assert [(p.chosen_id, p.rejected_id, p.prompt) for p in prefs.pairs] == [(best, worst, "[1]")]
         # Carried over from an earlier iteration's (evolve) prompt: the pair trains on this iteration's prompt.
-        archive.add(Candidate(1, 0, "ok", reply="new best", prompt="[3]", dev=dev(0.3)))
-        archive.add(Candidate(1, 1, "ok", reply="new worst", prompt="[3]", dev=dev(0.0)))
+        archive.add(CandidateRecord(1, 0, "ok", reply="new best", prompt="[3]", dev=dev(0.3)))
+        archive.add(CandidateRecord(1, 1, "ok", reply="new worst", prompt="[3]", dev=dev(0.0)))
         carried = select_pairs(archive, 1, PreferenceConfig(top_fraction=0.5, bottom_fraction=0.5, carry_over=1))
         assert (best, "[3]") in {(p.chosen_id, p.prompt) for p in carried.pairs}
         assert not {control, repair} & {p.chosen_id for p in carried.pairs}

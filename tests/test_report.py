@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from selfdev.archive import Archive, ArchiveVersionError, Candidate
+from selfdev.archive import Archive, ArchiveVersionError
 from selfdev.report import collect, print_summary, summary_rows, write_report
 from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord
 
 CODE = "def merge(task_vectors):\n    return sum(task_vectors) / len(task_vectors)  # a < b & c\n"
 
@@ -21,9 +22,9 @@ def ev(score: float, n: int, offset: int = 0) -> Evaluation:
     return Evaluation.of((f"p{offset + i}" for i in range(n)), right)
 
 
-def scored(iteration: int, index: int, dev20: float, dev100: float | None = None, **kw) -> Candidate:
+def scored(iteration: int, index: int, dev20: float, dev100: float | None = None, **kw) -> CandidateRecord:
     dev = ev(dev100, 100) if dev100 is not None else ev(dev20, 20)
-    return Candidate(iteration, index, "ok", code=CODE, reply=CODE, dev=dev, **kw)
+    return CandidateRecord(iteration, index, "ok", code=CODE, reply=CODE, dev=dev, **kw)
 
 
 @pytest.fixture
@@ -32,24 +33,24 @@ def run_dir(tmp_path: Path) -> Path:
     run.mkdir()
     (run / "config.yaml").write_text("task: gsm8k\ncascade:\n  slices: [20, 100]\n")
     with Archive(run / "archive.sqlite") as archive:
-        archive.add(Candidate(-1, 0, "ok", kind="reference", name="seed", dev=ev(0.22, 100), test=ev(0.2, 200, 1000)))
-        archive.add(Candidate(-1, 1, "ok", kind="reference", name="task_arithmetic", dev=ev(0.24, 100),
+        archive.add(CandidateRecord(-1, 0, "ok", kind="reference", name="seed", dev=ev(0.22, 100), test=ev(0.2, 200, 1000)))
+        archive.add(CandidateRecord(-1, 1, "ok", kind="reference", name="task_arithmetic", dev=ev(0.24, 100),
                               test=ev(0.21, 200, 1000)))
-        archive.add(Candidate(-2, 0, "ok", kind="baseline", name="ties", params={"weight": 0.4, "density": 0.5},
+        archive.add(CandidateRecord(-2, 0, "ok", kind="baseline", name="ties", params={"weight": 0.4, "density": 0.5},
                               dev=ev(0.26, 100), test=ev(0.3, 200, 1000)))
         # Iteration 0: two measured, one duplicate of the first, one sandbox failure, one reply without code.
         first = archive.add(scored(0, 0, 0.3, 0.28, fingerprint="a"))
         archive.add(scored(0, 1, 0.1, fingerprint="b"))
-        archive.add(Candidate(0, 2, "ok", code=CODE, fingerprint="a", duplicate_of=first, dev=ev(0.28, 100)))
-        archive.add(Candidate(0, 3, "syntax", code="def merge(:"))
-        archive.add(Candidate(0, 4, "no_code", reply="I cannot."))
+        archive.add(CandidateRecord(0, 2, "ok", code=CODE, fingerprint="a", duplicate_of=first, dev=ev(0.28, 100)))
+        archive.add(CandidateRecord(0, 3, "syntax", code="def merge(:"))
+        archive.add(CandidateRecord(0, 4, "no_code", reply="I cannot."))
         # Iteration 1: nothing ran.
         for i, status in enumerate(["runtime", "timeout", "policy"]):
-            archive.add(Candidate(1, i, status, code=CODE))
+            archive.add(CandidateRecord(1, i, status, code=CODE))
         # Iteration 2: the best algorithm, selected and tested.
         best = archive.add(scored(2, 0, 0.5, 0.45, fingerprint="c", selection=ev(0.4, 50, 100), test=ev(0.35, 200, 1000)))
         archive.add(scored(2, 1, 0.35, fingerprint="d"))
-        archive.add(Candidate(2, 2, "memory", code=CODE))
+        archive.add(CandidateRecord(2, 2, "memory", code=CODE))
         archive.set_meta("selected", best)
         archive.set_meta("finished", True)
     (run / "baselines").mkdir()
@@ -133,8 +134,8 @@ def test_empty_run_still_reports(tmp_path: Path, with_archive: bool):
 
 def test_too_small_to_conclude_is_said(tmp_path: Path):
     with Archive(tmp_path / "archive.sqlite") as archive:
-        archive.add(Candidate(-1, 0, "ok", kind="reference", name="seed", dev=ev(0.2, 10), test=ev(0.2, 30)))
-        pick = archive.add(Candidate(0, 0, "ok", code=CODE, dev=ev(0.3, 10), test=ev(0.3, 30)))
+        archive.add(CandidateRecord(-1, 0, "ok", kind="reference", name="seed", dev=ev(0.2, 10), test=ev(0.2, 30)))
+        pick = archive.add(CandidateRecord(0, 0, "ok", code=CODE, dev=ev(0.3, 10), test=ev(0.3, 30)))
         archive.set_meta("selected", pick)
         archive.set_meta("finished", True)
     s = collect(tmp_path)
@@ -170,13 +171,13 @@ def test_proposal_rows_per_kind_and_arm_with_repair_success(tmp_path: Path):
     with Archive(run / "archive.sqlite") as archive:
         archive.add(scored(0, 0, 0.3, fingerprint="a", proposal="evolve"))
         archive.add(scored(0, 1, 0.2, fingerprint="a", proposal="evolve"))  # same function: one distinct
-        broken = archive.add(Candidate(0, 2, "policy", code=CODE, proposal="evolve"))
-        hopeless = archive.add(Candidate(0, 3, "syntax", code="def merge(:", proposal="evolve"))
-        archive.add(Candidate(0, 4, "runtime", code=CODE, proposal="evolve", arm="control"))
+        broken = archive.add(CandidateRecord(0, 2, "policy", code=CODE, proposal="evolve"))
+        hopeless = archive.add(CandidateRecord(0, 3, "syntax", code="def merge(:", proposal="evolve"))
+        archive.add(CandidateRecord(0, 4, "runtime", code=CODE, proposal="evolve", arm="control"))
         # Round 1: the policy failure is fixed; the syntax failure is not, and round 2 fails again.
         archive.add(scored(0, 6, 0.25, fingerprint="b", proposal="repair", parent_id=broken))
-        again = archive.add(Candidate(0, 7, "syntax", code="def merge(:", proposal="repair", parent_id=hopeless))
-        archive.add(Candidate(0, 11, "no_code", proposal="repair", parent_id=again))
+        again = archive.add(CandidateRecord(0, 7, "syntax", code="def merge(:", proposal="repair", parent_id=hopeless))
+        archive.add(CandidateRecord(0, 11, "no_code", proposal="repair", parent_id=again))
     s = collect(run)
     rows = {(r.proposal, r.arm): r for r in s.proposals}
     assert list(rows) == [("evolve", "control"), ("evolve", "main"), ("repair", "main")]

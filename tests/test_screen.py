@@ -1,11 +1,17 @@
-"""Screening fingerprints with the run's real-parameter probe set: a shape branch no longer passes for the mean."""
+"""Screening: fingerprints with the run's real-parameter probe set, and the static gate once from reply to archive row."""
 
 from __future__ import annotations
 
+import sandbox.policy
+import sandbox.worker_process
 from sandbox import SandboxLimits, SandboxWorker, choose_probe_tensors
 from seeds.task_vectors import TaskVectors
-from selfdev.archive import Archive, Candidate
-from selfdev.candidates import Screen
+from selfdev.archive import Archive
+from selfdev.candidates import CandidateQueue, CascadeConfig, Recorder
+from selfdev.merging.baselines_config import BackendOptions
+from selfdev.scoring import ScorerSpec, local_executor
+from selfdev.screen import Screen
+from selfdev.stages import Sample, record_of
 
 MEAN = "import torch\n\ndef merge(task_vectors):\n    return torch.stack(task_vectors).mean(dim=0)\n"
 MEAN_AGAIN = "def merge(task_vectors):\n    return sum(task_vectors) / len(task_vectors)\n"
@@ -21,10 +27,10 @@ def shape_branch(shape: tuple[int, ...]) -> str:
     )
 
 
-def fingerprint(screen: Screen, code: str, index: int) -> str:
-    c = Candidate(iteration=0, sample_index=index, status="pending", code=code)
-    assert screen(c, dedupe=False), c.reason
-    return c.fingerprint
+def fingerprint(screen: Screen, code: str) -> str:
+    screening = screen.code(code)
+    assert screening.passed, screening.reason
+    return screening.fingerprint
 
 
 def test_real_parameter_probe_separates_a_shape_branch(tmp_path, tiny_model_dir, tiny_expert_dirs):
@@ -32,11 +38,38 @@ def test_real_parameter_probe_separates_a_shape_branch(tmp_path, tiny_model_dir,
     names = choose_probe_tensors(tv.specs(), limit=2)
     shape = tv.specs()[[n for n, _ in tv.specs()].index(names[0])][1][0][0]
     assert shape not in SandboxLimits().probe_shapes
-    with SandboxWorker(SandboxLimits()) as worker, Archive(tmp_path / "a.sqlite") as archive:
-        synthetic = Screen(worker, archive)
-        real = Screen(worker, archive, probe_set=worker.load_task_vectors({n: tv.vectors(n) for n in names}))
+    with SandboxWorker(SandboxLimits()) as worker:
+        synthetic = Screen(worker)
+        real = Screen(worker, probe_set=worker.load_task_vectors({n: tv.vectors(n) for n in names}))
         # Without real parameters the branch hides behind the mean's fingerprint; with them it does not.
-        assert fingerprint(synthetic, shape_branch(shape), 0) == fingerprint(synthetic, MEAN, 1)
-        assert fingerprint(real, shape_branch(shape), 2) != fingerprint(real, MEAN, 3)
+        assert fingerprint(synthetic, shape_branch(shape)) == fingerprint(synthetic, MEAN)
+        assert fingerprint(real, shape_branch(shape)) != fingerprint(real, MEAN)
         # Equivalent rewrites still collide.
-        assert fingerprint(real, MEAN_AGAIN, 4) == fingerprint(real, MEAN, 5)
+        assert fingerprint(real, MEAN_AGAIN) == fingerprint(real, MEAN)
+
+
+def test_one_candidate_from_reply_to_archive_row_runs_the_static_gate_once(
+    tmp_path, tiny_model_dir, tiny_expert_dirs, monkeypatch
+):
+    from evals.tasks import get_task
+
+    monkeypatch.setattr(type(get_task("arithmetic")), "max_new_tokens", 8)
+    gate_runs = []
+    gate = sandbox.policy.compile_candidate
+    monkeypatch.setattr(sandbox.policy, "compile_candidate", lambda code, **kw: gate_runs.append(code) or gate(code, **kw))
+    spec = ScorerSpec(
+        seed=str(tiny_model_dir), experts=[str(p) for p in tiny_expert_dirs], filter="mlp", task="arithmetic",
+        dev=get_task("arithmetic").examples("dev", None, 2), backend=BackendOptions(batch_size=8),
+        cascade=CascadeConfig(slices=[1, 2]), sandbox=SandboxLimits(spare_worker=False),
+    )
+    reply = f"Here it is:\n```python\n{MEAN}```"
+    with SandboxWorker(spec.sandbox) as worker, local_executor(spec) as executor, Archive(tmp_path / "a.sqlite") as archive:
+        screening = Screen(worker).reply(reply)  # extract, gate, probe
+        record = record_of(0, 0, Sample(reply), screening)  # the row as screened
+        (row,) = CandidateQueue(executor, Recorder(archive)).put(record, screening.checked)  # merge, evaluate, record
+        assert archive.get(row.id) == row
+    assert row.status == "ok" and row.dev.n == 2 and row.fingerprint == screening.fingerprint
+    assert set(row.timings) == {"probe", "merge", "evaluate"}
+    # The caller's gate ran once; the sandbox processes run the module it compiled and never compile.
+    assert gate_runs == [MEAN]
+    assert not hasattr(sandbox.worker_process, "compile_candidate_cached")

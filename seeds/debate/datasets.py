@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from evals.tasks import get_task
-from seeds.debate.atomic import read_jsonl, write_json_atomic, write_jsonl_atomic
+from evals.atomic import read_jsonl, write_json_atomic, write_jsonl_atomic
 from seeds.debate.transcript import DebateRecord, agent_messages
 from seeds.debate.voting import same_answer
 

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from seeds.debate.atomic import partial_folder, publish_folder
+from evals.atomic import replacing
 from seeds.training import TrainingSettings, load_tokenizer
 
 
@@ -62,23 +62,21 @@ def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneS
         report_progress(trainer, f"SFT {out_dir.name}")
         result = trainer.train()
         log = [row for row in trainer.state.log_history if "loss" in row]
-    tmp = partial_folder(out_dir)
-    with working(f"SFT {out_dir.name}: saving"):  # merging the adapter and writing take ~30 s on 2 cores
-        trained = trainer.model
+    trained = trainer.model
+    with working(f"SFT {out_dir.name}: saving"), replacing(out_dir) as tmp:  # merge and write: ~30 s on 2 cores
         if settings.method == "lora":
             trained = trained.merge_and_unload()
         trained = trained.to(saved_dtype)
         trained.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-    metrics = {
-        "base": base,
-        "examples": len(examples),
-        "method": settings.method,
-        "train_loss": result.training_loss,
-        "steps": result.global_step,
-        "seconds": result.metrics.get("train_runtime"),
-        "log": log,
-    }
-    (tmp / "train_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    publish_folder(tmp, out_dir)
+        metrics = {
+            "base": base,
+            "examples": len(examples),
+            "method": settings.method,
+            "train_loss": result.training_loss,
+            "steps": result.global_step,
+            "seconds": result.metrics.get("train_runtime"),
+            "log": log,
+        }
+        (tmp / "train_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

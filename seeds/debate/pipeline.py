@@ -33,7 +33,7 @@ from evals.backends.base import GenerationBackend
 from evals.data import resolve_data_dir
 from evals.tasks import get_task
 from evals.tasks.base import Example, Task
-from seeds.debate.atomic import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from evals.atomic import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from seeds.debate.config import DebateConfig, DebateConfigError
 from seeds.debate.datasets import ROLES, build_datasets, read_dataset, write_datasets
 from seeds.debate.engine import AgentModels, DebateSettings, run_debate, start_records

@@ -19,8 +19,8 @@ from typing import Callable, Iterable
 
 from sandbox import Diagnosis, Status
 from selfdev import scores
-from selfdev.archive import Candidate
 from selfdev.generator.prompt import messages, task_text
+from selfdev.stages import CandidateRecord
 
 # Failures a repair can address: the static gate refused it, it raised, ran out of time or returned a bad tensor.
 REPAIRABLE = frozenset(s.value for s in (Status.SYNTAX, Status.POLICY, Status.RUNTIME, Status.TIMEOUT, Status.BAD_OUTPUT))
@@ -67,10 +67,10 @@ def trivial_fingerprints(probe: Callable[[str], Diagnosis], k: int) -> dict[str,
     return found
 
 
-def select_parents(pool: Iterable[Candidate], k: int, trivial: Iterable[str] = ()) -> list[Candidate]:
+def select_parents(pool: Iterable[CandidateRecord], k: int, trivial: Iterable[str] = ()) -> list[CandidateRecord]:
     """The best `k` scored candidates with code, one per fingerprint, none trivial, in the run's one ranking."""
     skip = set(trivial)
-    parents: list[Candidate] = []
+    parents: list[CandidateRecord] = []
     for c in scores.ranked(c for c in pool if c.code and c.dev is not None and c.duplicate_of is None):
         if c.fingerprint is not None and c.fingerprint in skip:
             continue
@@ -82,7 +82,7 @@ def select_parents(pool: Iterable[Candidate], k: int, trivial: Iterable[str] = (
     return parents
 
 
-def evolve_messages(num_experts: int, parents: list[Candidate]) -> list[dict[str, str]]:
+def evolve_messages(num_experts: int, parents: list[CandidateRecord]) -> list[dict[str, str]]:
     """The `evolve` proposal: the task, the rules, and `parents` with their scores."""
     shown = "\n".join(
         f"Algorithm {i} (accuracy {p.dev.describe()}):\n```python\n{p.code.rstrip()}\n```\n"
@@ -91,7 +91,7 @@ def evolve_messages(num_experts: int, parents: list[Candidate]) -> list[dict[str
     return messages(task_text(num_experts) + EVOLVE_ASK.format(parents=shown))
 
 
-def diagnosis_text(candidate: Candidate) -> str:
+def diagnosis_text(candidate: CandidateRecord) -> str:
     """Status, reason and the offending line of a failed candidate, as the repair prompt shows them."""
     text = f"{candidate.status}: {candidate.reason or 'no reason given'}"
     lines = (candidate.code or "").splitlines()
@@ -100,12 +100,12 @@ def diagnosis_text(candidate: Candidate) -> str:
     return text
 
 
-def repair_messages(num_experts: int, failed: Candidate) -> list[dict[str, str]]:
+def repair_messages(num_experts: int, failed: CandidateRecord) -> list[dict[str, str]]:
     code = (failed.code or "").rstrip() + "\n"
     return messages(task_text(num_experts) + REPAIR_ASK.format(code=code, diagnosis=diagnosis_text(failed)))
 
 
-def needs_repair(candidate: Candidate) -> bool:
+def needs_repair(candidate: CandidateRecord) -> bool:
     return candidate.code is not None and candidate.status in REPAIRABLE
 
 

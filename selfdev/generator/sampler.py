@@ -1,6 +1,6 @@
 """Sample merge-function replies from the generator (base model plus the latest DPO adapter).
 
-Each sample keeps the prompt it was drawn from, how that prompt was made
+Each sample (`selfdev.stages.Sample`) keeps the prompt it was drawn from, how that prompt was made
 (`proposal`: paper, evolve, repair), which arm drew it (`main`, or `control`:
 the generator without DPO) and, for a repair, the candidate it repairs.
 """
@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator
 
+from evals.atomic import read_jsonl, write_jsonl_atomic
 from evals.backends.base import SamplingParams
 from evals.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
 from selfdev.config import GeneratorConfig
 from selfdev.dpo import load_generator
+from selfdev.stages import Sample
 
 Chat = list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class Sample:
-    reply: str
-    prompt: str | None = None  # the chat as JSON (None: the paper prompt, in samples written before prompts were kept)
-    proposal: str = "paper"
-    arm: str = "main"
-    parent_id: int | None = None
-    tokens: int = 0
 
 
 @contextlib.contextmanager
@@ -74,14 +65,10 @@ def sample_replies(
 def read_samples(path: Path) -> list[Sample] | None:
     if not path.is_file():
         return None
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [Sample(**{k: v for k, v in row.items() if k != "index"}) for row in rows]
+    return [Sample(**{k: v for k, v in row.items() if k != "index"}) for row in read_jsonl(path)]
 
 
 def write_samples(path: Path, samples: list[Sample | str]) -> None:
     """Atomically, so a resumed run evaluates exactly the replies it sampled before the crash."""
     rows = [asdict(s if isinstance(s, Sample) else Sample(s)) for s in samples]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text("".join(json.dumps({"index": i, **r}) + "\n" for i, r in enumerate(rows)), encoding="utf-8")
-    tmp.replace(path)
+    write_jsonl_atomic(path, [{"index": i, **r} for i, r in enumerate(rows)])

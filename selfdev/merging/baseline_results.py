@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from selfdev.archive import Candidate
 from selfdev.scores import Evaluation
+from selfdev.stages import CandidateRecord, CandidateStatus
 
 SEED_ROW = "seed"  # the method name of the unmerged reference row
 
@@ -69,7 +69,7 @@ def format_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
-def read_tuned_baselines(folder: Path) -> list[Candidate]:
+def read_tuned_baselines(folder: Path) -> list[CandidateRecord]:
     """The tuned point of each method in `folder`/baselines.json as archive rows (kind 'baseline', iteration -2).
 
     The unmerged seed row is left out: the run's `seed` reference is the same model.
@@ -79,10 +79,10 @@ def read_tuned_baselines(folder: Path) -> list[Candidate]:
         return []
     tuned = json.loads(path.read_text(encoding="utf-8")).get("tuned", [])
     return [
-        Candidate(
+        CandidateRecord(
             iteration=-2,
             sample_index=index,
-            status="ok",
+            status=CandidateStatus.OK,
             kind="baseline",
             name=row["method"],
             params=row["params"],

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from evals.atomic import write_text_atomic
 from selfdev.merging.baseline_results import SEED_ROW, BaselineResult, best_per_method, format_params
 from selfdev.merging.baselines_config import BaselinesConfig
 from selfdev.scores import Evaluation, paired, wilson_interval
@@ -85,14 +86,8 @@ def render_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write_report(out: Path, config: BaselinesConfig, dev: list[BaselineResult], test: list[BaselineResult]) -> dict:
     summary = summarize(config, dev, test)
-    _write_atomic(out / "baselines.json", json.dumps(summary, indent=2) + "\n")
-    _write_atomic(out / "baselines.md", render_markdown(summary))
+    write_text_atomic(out / "baselines.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "baselines.md", render_markdown(summary))
     return summary

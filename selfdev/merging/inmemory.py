@@ -20,7 +20,7 @@ from evals.progress import progress_bar
 from mergekit import merge_methods
 from mergekit.merge_methods.base import TensorGroup
 
-from sandbox import Diagnosis, SandboxWorker, TaskVectorSet
+from sandbox import CheckedCode, Diagnosis, SandboxWorker, TaskVectorSet
 from seeds.checkpoint import CheckpointTensors
 from seeds.task_vectors import VECTOR_DTYPE, TaskVectors
 
@@ -80,13 +80,16 @@ class MergedWeights(Mapping[str, torch.Tensor]):
 
 def merge_generated(
     worker: SandboxWorker,
-    code: str,
+    code: str | CheckedCode,
     inputs: MergeInputs,
     *,
     seed: int = 0,
     dtype: torch.dtype | None = None,
 ) -> tuple[MergedWeights | None, Diagnosis]:
-    """Run `code`'s merge() over every selected tensor in the sandbox; None plus the diagnosis if it fails."""
+    """Run `code`'s merge() over every selected tensor in the sandbox; None plus the diagnosis if it fails.
+
+    Code checked already (`sandbox.check`) is not checked again.
+    """
     deltas, diagnosis = worker.merge_model(code, inputs.vectors, seed=seed)
     if deltas is None:
         return None, diagnosis

@@ -15,13 +15,14 @@ from typing import Any
 
 import yaml
 
-from selfdev import scores
-from selfdev.archive import Archive, Candidate
-from selfdev.budget import Plan
 from seeds.geometry import PARALLEL_COSINE
+from selfdev import scores
+from selfdev.archive import Archive
+from selfdev.budget import Plan
 from selfdev.experts_record import GEOMETRY_KEY, HELD_OUT_KEY, ExpertRow, expert_rows
 from selfdev.run_dir import RunDir
 from selfdev.scores import Estimate, Evaluation, Paired
+from selfdev.stages import CandidateRecord
 
 
 @dataclass
@@ -122,11 +123,11 @@ def _dpo_metrics(run: RunDir, iteration: int) -> dict[str, float] | None:
     return {k: data[k] for k in keys if isinstance(data.get(k), (int, float))}
 
 
-def _measured(c: Candidate) -> bool:
+def _measured(c: CandidateRecord) -> bool:
     return c.kind == "generated" and c.executable and c.duplicate_of is None and c.dev is not None
 
 
-def _failures(pool: list[Candidate]) -> dict[str, int]:
+def _failures(pool: list[CandidateRecord]) -> dict[str, int]:
     failures: dict[str, int] = {}
     for c in pool:
         if not c.executable:
@@ -134,14 +135,14 @@ def _failures(pool: list[Candidate]) -> dict[str, int]:
     return failures
 
 
-def _first_slice(measured: list[Candidate], slices: list[int]) -> list[float]:
+def _first_slice(measured: list[CandidateRecord], slices: list[int]) -> list[float]:
     return [c.dev.prefix(slices[0]).accuracy for c in measured] if slices else []
 
 
-def _repair_success(repairs: list[Candidate], everything: dict[int, Candidate]) -> Estimate:
+def _repair_success(repairs: list[CandidateRecord], everything: dict[int, CandidateRecord]) -> Estimate:
     """Of the candidates that were repaired, the share some repair (at any depth) made run."""
 
-    def root(c: Candidate) -> int:
+    def root(c: CandidateRecord) -> int:
         while c.parent_id is not None and c.parent_id in everything:
             c = everything[c.parent_id]
         return c.id
@@ -153,7 +154,7 @@ def _repair_success(repairs: list[Candidate], everything: dict[int, Candidate]) 
     return scores.rate(sum(roots.values()), len(roots))
 
 
-def _proposal_rows(iteration: int, pool: list[Candidate], slices: list[int]) -> list[ProposalRow]:
+def _proposal_rows(iteration: int, pool: list[CandidateRecord], slices: list[int]) -> list[ProposalRow]:
     everything = {c.id: c for c in pool}
     rows = []
     for proposal, arm in sorted({(c.proposal, c.arm) for c in pool}, key=lambda k: (k[0] == "repair", k)):
@@ -175,7 +176,7 @@ def _proposal_rows(iteration: int, pool: list[Candidate], slices: list[int]) -> 
     return rows
 
 
-def _iteration_row(iteration: int, pool: list[Candidate], slices: list[int], dpo: dict | None) -> IterationRow:
+def _iteration_row(iteration: int, pool: list[CandidateRecord], slices: list[int], dpo: dict | None) -> IterationRow:
     executable = [c for c in pool if c.executable]
     measured = [c for c in pool if _measured(c)]
     first = _first_slice(measured, slices)
@@ -196,7 +197,7 @@ def _iteration_row(iteration: int, pool: list[Candidate], slices: list[int], dpo
     )
 
 
-def _row(c: Candidate) -> ScoredRow:
+def _row(c: CandidateRecord) -> ScoredRow:
     source = {"generated": "discovered"}.get(c.kind, c.kind)
     name = c.name or f"#{c.id}"
     params = ", ".join(f"{k}={v}" for k, v in c.params.items())
@@ -240,7 +241,7 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
     """Read everything the report shows from `run_dir`; missing parts give empty sections, never errors."""
     run = RunDir(Path(run_dir))
     config = _read_config(run.config)
-    everything: list[Candidate] = []
+    everything: list[CandidateRecord] = []
     selected, finished, experts = None, False, []
     if run.archive.is_file():  # opening an Archive would create an empty database in the run folder
         with Archive(run.archive) as archive:
@@ -298,7 +299,7 @@ def _expert_notes(experts: list[ExpertRow]) -> list[str]:
 def _baseline_evaluations(run: RunDir, config: dict[str, Any]) -> int:
     shared = RunDir(run.root, Path(config["shared_dir"])) if config.get("shared_dir") else run
     try:
-        data = json.loads((shared.baselines / "baselines.json").read_text(encoding="utf-8"))
+        data = json.loads(shared.baselines_summary.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return 0
     return int(data.get("dev_evaluations", 0)) if isinstance(data, dict) else 0
