@@ -84,7 +84,8 @@ def _zeros_like_for_empty_like(input: torch.Tensor, **kwargs: Any) -> torch.Tens
 def _manual_seed(seed: int) -> torch.Generator:
     generator = current().generator
     generator.manual_seed(int(seed))
-    torch.manual_seed(int(seed))
+    # The CPU generator only, as Candidate._guarded does (no stack-formatting lazy device seeding).
+    torch.default_generator.manual_seed(int(seed))
     return generator
 
 

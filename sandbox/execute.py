@@ -144,7 +144,11 @@ class LoadedCandidate:
     def _guarded(self, ctx: CallContext, wall_seconds: float, fn: Any, *args: Any, candidate_code: bool = True) -> Any:
         """fn(*args) under the call's limits; candidate code also under the write guard."""
         if candidate_code:
-            torch.manual_seed(ctx.seed)
+            # The CPU generator only: torch.manual_seed also queues lazy seeding
+            # of CUDA, XPU and MTIA, each of which formats the whole Python
+            # stack (about 0.3 ms a call, every tensor); this worker is CPU-only,
+            # so the state candidates see is the same.
+            torch.default_generator.manual_seed(ctx.seed)
         runtime.activate(ctx)
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -245,6 +249,9 @@ def check_result(result: Any, shape: Sequence[int]) -> None:
 
 _CHECKABLE = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
 
+# Read once: os.cpu_count() reads /sys on every call, and this is asked once per tensor.
+_CPUS = os.cpu_count() or 1
+
 
 @contextmanager
 def _threads_for_copying() -> Iterator[None]:
@@ -255,7 +262,7 @@ def _threads_for_copying() -> Iterator[None]:
     an idle one the pool is about twice as fast.
     """
     threads = torch.get_num_threads()
-    single = threads > 1 and os.getloadavg()[0] >= (os.cpu_count() or 1)
+    single = threads > 1 and os.getloadavg()[0] >= _CPUS
     if single:
         torch.set_num_threads(1)
     try:
