@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evals.evaluate import evaluate
 from evals.tasks import Example, Task, get_task
@@ -31,29 +30,10 @@ from sandbox import Diagnosis, SandboxLimits, SandboxWorker, TaskVectorSet
 from seeds.task_vectors import TaskVectors
 from selfdev import scores
 from selfdev.archive import Archive, Candidate
+from selfdev.config import BackendConfig, CascadeConfig
 from selfdev.generator.prompt import extract_code
 from selfdev.merging import MergeInputs, merge_generated
-from selfdev.merging.baselines_config import BackendOptions
 from selfdev.scores import Evaluation
-
-
-class CascadeConfig(BaseModel):
-    """Search-dev stages of candidate evaluation: prefixes of one problem list."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    slices: list[int] = Field(default=[20, 50], description="search-dev problems at each stage, increasing")
-    alpha: float = Field(
-        default=0.1, gt=0, lt=1,
-        description="a candidate stops when a one-sided exact McNemar test against the best so far, on the "
-        "problems both saw, has p below this",
-    )
-
-    @model_validator(mode="after")
-    def _increasing(self) -> "CascadeConfig":
-        if not self.slices or any(b <= a for a, b in zip(self.slices, self.slices[1:])) or self.slices[0] < 1:
-            raise ValueError(f"cascade slices must be positive and increasing, got {self.slices}")
-        return self
 
 
 def score_examples(backend: object, task: Task, examples: list[Example]) -> Evaluation:
@@ -313,7 +293,7 @@ class ScorerSpec:
     filter: str
     task: str
     dev: list[Example]
-    backend: BackendOptions
+    backend: BackendConfig
     cascade: CascadeConfig
     sandbox: SandboxLimits
     merge_seed: int = 0
@@ -323,7 +303,7 @@ class ScorerSpec:
         from evals.backends.registry import load_backend
 
         inputs = MergeInputs.load(TaskVectors(self.seed, self.experts, self.filter), worker)
-        backend = load_backend(self.backend.name, self.seed, **self.backend.model_dump(exclude={"name"}))
+        backend = load_backend(self.seed, self.backend)
         dev = DevScorer(backend, get_task(self.task), self.dev)
         return CandidateScorer(worker, inputs, dev, self.cascade, merge_seed=self.merge_seed)
 

@@ -21,13 +21,14 @@ from typing import Sequence
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from selfdev.errors import UserError
 from selfdev.merging import algorithm_file
 from selfdev.merging.sandboxed import DEFAULT_FILTER
 
 CANDIDATES_FILE = "candidates.jsonl"
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """Nothing to export, or candidates that cannot be read."""
 
 

@@ -81,7 +81,7 @@ class Discovery:
             self.archive.set_meta(key, value)
         self.run_baselines(experts)
         self.spec = self.scorer_spec(experts)
-        with SandboxWorker(self.config.sandbox_limits()) as worker, self.actors() as actors:
+        with SandboxWorker(self.config.sandbox) as worker, self.actors() as actors:
             self.screen = Screen(
                 worker, self.archive, merge_seed=self.config.random_seed, probe_set=self.probe_set(worker, experts)
             )
@@ -112,7 +112,7 @@ class Discovery:
         if not self.config.baselines:
             return
         from selfdev.merging.baselines import run_baselines
-        from selfdev.merging.baselines_config import BaselinesConfig
+        from selfdev.config import BaselinesConfig
 
         self.log("baselines: tuning mergekit methods on the first dev slice (cached across runs)")
         run_isolated(
@@ -166,7 +166,7 @@ class Discovery:
             dev=dev,
             backend=self.config.backend,
             cascade=self.config.cascade,
-            sandbox=self.config.sandbox_limits(),
+            sandbox=self.config.sandbox,
             merge_seed=self.config.random_seed,
         )
 
@@ -229,7 +229,7 @@ class Discovery:
             self.config.generator, self.generator_path, self.run, self.archive, seed=self.config.random_seed, log=self.log
         )
         if self.config.generator.mode == "evolve":
-            proposer.know_trivial(self.screen.probe, self.config.sandbox_limits().probe_k)
+            proposer.know_trivial(self.screen.probe, self.config.sandbox.probe_k)
         return proposer
 
     def sample(self, iteration: int, *, num_experts: int) -> list[Sample]:

@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from evals.backends.config import backend_config
 from seeds.configfile import TaskName, load_yaml_model
 from seeds.debate.datasets import ROLES, DatasetSettings
 from seeds.debate.engine import DebateSettings
 from seeds.debate.finetune import FinetuneSettings
 from seeds.debate.metrics import EvalSettings
-from seeds.debate.models import BackendSettings
 from seeds.embedded import DEFAULT_SEED
 from seeds.errors import SeedError
 
@@ -56,7 +56,10 @@ class DebateConfig(BaseModel):
     datasets: DatasetSettings = DatasetSettings()
     finetune: FinetuneSettings = FinetuneSettings()
     evaluation: EvalSettings = EvalSettings()
-    backend: BackendSettings = BackendSettings()
+    # The debate generates: vLLM where it runs, bf16 where this machine runs it fast (evals.backends.dtype).
+    backend: backend_config(name="auto", batch_size=64, dtype="auto") = Field(
+        description="the backend of the debate and its evaluation"
+    )
 
     @model_validator(mode="after")
     def _held_out_is_held_out(self) -> "DebateConfig":

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from selfdev.merging.baseline_results import SEED_ROW, BaselineResult, best_per_method, format_params
-from selfdev.merging.baselines_config import BaselinesConfig
+from selfdev.config import BaselinesConfig
 
 
 def summarize(config: BaselinesConfig, dev: list[BaselineResult], test: list[BaselineResult]) -> dict:
