@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from evals.backends.config import BackendConfig
 from sandbox.limits import SandboxLimits
+from seeds.debate.config import DebateConfig
 from selfdev.cli import USER_ERRORS, app
 from selfdev.config import BaselinesConfig, ConfigError, DiscoveryConfig
 from selfdev.errors import UserError
@@ -44,7 +45,7 @@ def _models(model: type[BaseModel], seen: set) -> list[type[BaseModel]]:
     return found
 
 
-@pytest.mark.parametrize("schema", [DiscoveryConfig, BaselinesConfig, BackendConfig])
+@pytest.mark.parametrize("schema", [DiscoveryConfig, BaselinesConfig, BackendConfig, DebateConfig])
 def test_every_field_is_described(schema):
     missing = [
         f"{model.__name__}.{name}"

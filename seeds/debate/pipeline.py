@@ -35,11 +35,11 @@ from evals.data import resolve_data_dir
 from evals.tasks import get_task
 from evals.tasks.base import Example, Task
 from seeds.debate.atomic import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
-from seeds.debate.config import DebateConfig, DebateConfigError
-from seeds.debate.datasets import ROLES, build_datasets, read_dataset, write_datasets
-from seeds.debate.engine import AgentModels, DebateSettings, run_debate, start_records
+from seeds.debate.config import ROLES, DebateConfig, DebateConfigError, DebateSettings, EvalSettings
+from seeds.debate.datasets import build_datasets, read_dataset, write_datasets
+from seeds.debate.engine import AgentModels, run_debate, start_records
 from seeds.debate.finetune import finetune
-from seeds.debate.metrics import EvalSettings, debate_summary, load_embedder, print_metrics
+from seeds.debate.metrics import debate_summary, load_embedder, print_metrics
 from seeds.debate.models import ModelPool
 from seeds.debate.transcript import DebateRecord
 from seeds.embedded import cache_root
