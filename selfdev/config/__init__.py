@@ -3,7 +3,7 @@
 - `DiscoveryConfig` (discovery.py): `selfdev discover`; its sections in search.py
   (generator, cascade, preferences, DPO) and run.py (budget, selection, test, distributed).
 - `BaselinesConfig` (baselines.py): `selfdev baselines`; the method grids both share.
-- `ExpertsSource` (experts.py): where a run's experts come from.
+- `MergeSetup`, `ExpertsSource` (experts.py): the seed, its experts, the tensors and the task both share.
 
 Schemas of the lower layers, which their own code imports and which these use:
 `evals.backends.config.BackendConfig` (every stage's backend), `sandbox.limits.SandboxLimits`,
@@ -15,7 +15,7 @@ from evals.backends.config import BackendConfig
 from sandbox.limits import SandboxLimits
 from selfdev.config.baselines import BaselinesConfig, GridValue
 from selfdev.config.discovery import DiscoveryConfig
-from selfdev.config.experts import ExpertsSource, SyntheticExperts
+from selfdev.config.experts import ExpertsSource, MergeSetup, SyntheticExperts
 from selfdev.config.loading import ConfigError
 from selfdev.config.run import BudgetConfig, DistributedConfig, SelectionConfig, TestEvalConfig
 from selfdev.config.search import CascadeConfig, DPOSettings, GeneratorConfig, PreferenceConfig
@@ -32,6 +32,7 @@ __all__ = [
     "ExpertsSource",
     "GeneratorConfig",
     "GridValue",
+    "MergeSetup",
     "PreferenceConfig",
     "SandboxLimits",
     "SelectionConfig",

@@ -12,12 +12,10 @@ import itertools
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from evals.backends.config import BackendConfig
-from seeds.configfile import FilterSpec, TaskName
-from seeds.embedded import DEFAULT_SEED
-from selfdev.config.experts import ExpertsSource
+from selfdev.config.experts import MergeSetup
 from selfdev.config.loading import read_config
 
 GridValue = Union[bool, int, float, str]
@@ -45,13 +43,7 @@ def _known_methods(methods: dict[str, dict[str, list[GridValue]]]) -> dict[str, 
 MethodGrids = Annotated[dict[str, dict[str, list[GridValue]]], AfterValidator(_known_methods)]
 
 
-class BaselinesConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    seed: str = Field(DEFAULT_SEED, description="embedded seed name, HF folder or hub id")
-    experts: ExpertsSource = Field(description="the experts merged")
-    filter: FilterSpec = Field("mlp", description="tensors merged: mlp, all-linear, all or re:<pattern>")
-    task: TaskName = Field("gsm8k", description="the task the merges are scored on")
+class BaselinesConfig(MergeSetup):
     dev_limit: int | None = Field(20, ge=1, description="dev problems each grid point is scored on (None: all)")
     test_limit: int | None = Field(None, ge=1, description="test problems each method's tuned point is scored on")
     data_dir: str | None = Field(None, description="local data folder; None: $SELFDEV_DATA_DIR or the hub")

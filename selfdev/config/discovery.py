@@ -5,26 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from evals.backends.config import BackendConfig
 from sandbox.limits import SandboxLimits
-from seeds.configfile import FilterSpec, TaskName
-from seeds.embedded import DEFAULT_SEED
 from selfdev.config.baselines import MethodGrids
-from selfdev.config.experts import ExpertsSource
+from selfdev.config.experts import MergeSetup
 from selfdev.config.loading import read_config, write_config
 from selfdev.config.run import BudgetConfig, DistributedConfig, SelectionConfig, TestEvalConfig
 from selfdev.config.search import CascadeConfig, DPOSettings, GeneratorConfig, PreferenceConfig
 
 
-class DiscoveryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    seed: str = Field(DEFAULT_SEED, description="embedded seed name, HF folder or hub id")
-    experts: ExpertsSource = Field(description="the experts whose task vectors are merged")
-    filter: FilterSpec = Field("mlp", description="tensors merged: mlp, all-linear, all or re:<pattern>")
-    task: TaskName = Field("gsm8k", description="the task merges are scored on")
+class DiscoveryConfig(MergeSetup):
     data_dir: str | None = Field(None, description="local data folder; None: --data-dir, $SELFDEV_DATA_DIR, or the hub")
     shared_dir: Path | None = Field(
         None, description="experts and baselines are kept here to be reused by later runs (None: the run folder)"

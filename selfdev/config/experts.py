@@ -1,6 +1,7 @@
-"""Where a run's experts come from: named models, a `selfdev experts` (debate) config, or perturbations of the seed.
+"""What a run merges: the seed, its experts (named models, a `selfdev experts` config, or perturbations), the
+tensors, and the task the merges are scored on.
 
-The schema only; `selfdev.experts_source.resolve_experts` turns it into expert folders.
+The schemas only; `selfdev.experts_source.resolve_experts` turns it into expert folders.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from seeds.configfile import FilterSpec, TaskName
+from seeds.embedded import DEFAULT_SEED
 
 
 class SyntheticExperts(BaseModel):
@@ -59,3 +63,14 @@ class ExpertsSource(BaseModel):
     def absolute(self) -> "ExpertsSource":
         """With the debate config's path made absolute, for a config recorded in a run folder."""
         return self.model_copy(update={"debate": self.debate.resolve()}) if self.debate else self
+
+
+class MergeSetup(BaseModel):
+    """The models and the task a discovery run and a baselines run share."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: str = Field(DEFAULT_SEED, description="embedded seed name, HF folder or hub id")
+    experts: ExpertsSource = Field(description="the experts whose task vectors are merged")
+    filter: FilterSpec = Field("mlp", description="tensors merged: mlp, all-linear, all or re:<pattern>")
+    task: TaskName = Field("gsm8k", description="the task merges are scored on")
