@@ -1,6 +1,6 @@
 """The experts a run merges, as configured: named models, debate-finetuned copies of the seed, or perturbations.
 
-One config type and one resolver, shared by `selfdev discover` and `selfdev baselines`.
+One resolver, shared by `selfdev discover` and `selfdev baselines`; the schema is `selfdev.config.ExpertsSource`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Every schema of the debate lives here, beside the runtime modules that take them
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,6 +18,9 @@ from seeds.debate.voting import VoteRule
 from seeds.embedded import DEFAULT_SEED
 from seeds.errors import SeedError
 from seeds.training import TrainingSettings
+
+if TYPE_CHECKING:
+    from evals.backends.base import SamplingParams
 
 GENERATOR, CRITIC = "generator", "critic"
 ROLES = (GENERATOR, CRITIC)
@@ -44,8 +47,8 @@ class DebateSettings(BaseModel):
         "agree, else the problem gets no label and no agent trains on it) or plurality (the largest group)",
     )
 
-    def sampling(self, seed: int, *, summary: bool = False):
-        from evals.backends.base import SamplingParams
+    def sampling(self, seed: int, *, summary: bool = False) -> SamplingParams:
+        from evals.backends.base import SamplingParams  # noqa: F811 (torch, loaded when the debate runs)
 
         tokens = self.summary_max_new_tokens if summary else self.max_new_tokens
         return SamplingParams(max_new_tokens=tokens, temperature=self.temperature, top_p=self.top_p, seed=seed)
