@@ -94,8 +94,8 @@ def baselines_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Tune task arithmetic, TIES, DARE-TIES, breadcrumbs and Model Stock on the dev set (finished points are reused)."""
-    from selfdev.merging.baselines import run_baselines
     from selfdev.config import BaselinesConfig
+    from selfdev.merging.baselines import run_baselines
     from selfdev.merging.baselines_report import render_markdown
 
     with user_errors():
