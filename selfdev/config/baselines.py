@@ -44,6 +44,8 @@ MethodGrids = Annotated[dict[str, dict[str, list[GridValue]]], AfterValidator(_k
 
 
 class BaselinesConfig(MergeSetup):
+    """`selfdev baselines`: mergekit methods tuned on a dev slice, their best points scored on test."""
+
     dev_limit: int | None = Field(20, ge=1, description="dev problems each grid point is scored on (None: all)")
     test_limit: int | None = Field(None, ge=1, description="test problems each method's tuned point is scored on")
     data_dir: str | None = Field(None, description="local data folder; None: $SELFDEV_DATA_DIR or the hub")

@@ -17,6 +17,8 @@ from selfdev.config.search import CascadeConfig, DPOSettings, GeneratorConfig, P
 
 
 class DiscoveryConfig(MergeSetup):
+    """`selfdev discover`: experts, baselines, iterations of sample-score-DPO, the pick, the test (configs/embedded.yaml)."""
+
     data_dir: str | None = Field(None, description="local data folder; None: --data-dir, $SELFDEV_DATA_DIR, or the hub")
     shared_dir: Path | None = Field(
         None, description="experts and baselines are kept here to be reused by later runs (None: the run folder)"
