@@ -48,6 +48,7 @@ from pathlib import Path
 import torch
 
 from evals.backends.base import SamplingParams
+from evals.backends.config import BackendConfig
 from evals.backends.registry import load_backend
 from evals.backends.vllm_backend import BackendUnavailable, require_vllm
 from evals.evaluate import EvalReport, evaluate
@@ -57,7 +58,7 @@ from seeds import DEFAULT_SEED
 from seeds.synthetic import synthetic_experts
 from seeds.task_vectors import TaskVectors
 from selfdev.apply import apply_algorithm
-from selfdev.experts_source import SyntheticExperts
+from selfdev.config import SyntheticExperts
 from selfdev.merging import DEFAULT_FILTER, MergeInputs, merge_generated
 
 REPO = Path(__file__).resolve().parents[1]
@@ -217,7 +218,7 @@ def in_place(args, seed: Path, experts: list[Path], score) -> tuple[dict, dict]:
     """One backend and the task vectors loaded once; per candidate: merge in the sandbox, update_weights, evaluate."""
     setup, rows, outputs = {}, [], {}
     start = time.perf_counter()
-    backend = load_backend(args.backend, str(seed))
+    backend = load_backend(str(seed), BackendConfig(name=args.backend))
     setup["load_backend"] = time.perf_counter() - start
     with SandboxWorker(LIMITS) as worker:
         start = time.perf_counter()
@@ -254,7 +255,7 @@ def naive(args, seed: Path, experts: list[Path], score, work: Path) -> tuple[dic
         times = [time.perf_counter()]
         apply_algorithm(algorithm, str(seed), [str(e) for e in experts], out, filter=DEFAULT_FILTER, seed=MERGE_SEED)
         times.append(time.perf_counter())
-        backend = load_backend(args.backend, str(out))
+        backend = load_backend(str(out), BackendConfig(name=args.backend))
         times.append(time.perf_counter())
         report = score(backend)
         times.append(time.perf_counter())

@@ -152,15 +152,14 @@ def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial
     """Task arithmetic and `pool` (code), scored on the first --parent-problems dev problems with the loop's scorer."""
     from evals.data import resolve_data_dir
     from evals.tasks import get_task
-    from selfdev.candidates import CascadeConfig
+    from selfdev.config import BackendConfig, CascadeConfig
     from selfdev.scoring import ScorerSpec
-    from selfdev.merging.baselines_config import BackendOptions
 
     data_dir = resolve_data_dir(args.data_dir) if args.data_dir else None
     dev = get_task(args.task).examples("dev", data_dir, args.parent_problems)
     spec = ScorerSpec(
         seed=seed, experts=args.experts, filter="mlp", task=args.task, dev=dev,
-        backend=BackendOptions(batch_size=args.batch_size), cascade=CascadeConfig(slices=[len(dev)]),
+        backend=BackendConfig(batch_size=args.batch_size), cascade=CascadeConfig(slices=[len(dev)]),
         sandbox=SandboxLimits(), merge_seed=MERGE_SEED,
     )
     parents = []

@@ -4,12 +4,13 @@ Light imports only: `evals.evaluate` (rich, the backend interface) and the
 backends themselves are imported where they are used.
 """
 
-from evals.errors import DataError, EvalsError, UnknownSplitError, UnknownTaskError
+from evals.errors import BackendUnavailable, DataError, EvalsError, UnknownSplitError, UnknownTaskError
 from evals.splits import SplitInfo
 from evals.tasks import TASKS, Example, Task, get_task
 
 __all__ = [
     "TASKS",
+    "BackendUnavailable",
     "DataError",
     "EvalsError",
     "Example",

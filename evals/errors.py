@@ -17,3 +17,7 @@ class UnknownTaskError(EvalsError, LookupError):
 
 class UnknownSplitError(EvalsError, ValueError):
     """A split name that the task does not have (for example MATH "train")."""
+
+
+class BackendUnavailable(EvalsError, RuntimeError):
+    """The requested backend cannot run on this machine (vLLM not installed, no CUDA GPU)."""

@@ -34,22 +34,36 @@ Layers, outermost first:
   validation, copying and fingerprinting run under the call's limits.
 """
 
-from sandbox.diagnosis import Diagnosis, Status
-from sandbox.limits import SandboxLimits
-from sandbox.policy import CheckedCode, check, check_source
-from sandbox.fingerprint import choose_probe_tensors
-from sandbox.worker import SandboxError, SandboxWorker, TaskVectorSet, tensor_seed
+from __future__ import annotations
 
-__all__ = [
-    "CheckedCode",
-    "Diagnosis",
-    "SandboxError",
-    "SandboxLimits",
-    "SandboxWorker",
-    "Status",
-    "TaskVectorSet",
-    "check",
-    "check_source",
-    "choose_probe_tensors",
-    "tensor_seed",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.diagnosis import Diagnosis, Status
+    from sandbox.fingerprint import choose_probe_tensors
+    from sandbox.limits import SandboxLimits
+    from sandbox.policy import CheckedCode, check, check_source
+    from sandbox.worker import SandboxError, SandboxWorker, TaskVectorSet, tensor_seed
+
+# Loaded on first use, so `sandbox.limits` (a config schema) is importable without torch.
+_HOMES = {
+    "Diagnosis": "diagnosis",
+    "Status": "diagnosis",
+    "SandboxLimits": "limits",
+    "CheckedCode": "policy",
+    "check": "policy",
+    "check_source": "policy",
+    "choose_probe_tensors": "fingerprint",
+    "SandboxError": "worker",
+    "SandboxWorker": "worker",
+    "TaskVectorSet": "worker",
+    "tensor_seed": "worker",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"sandbox.{_HOMES[name]}"), name)

@@ -101,6 +101,9 @@ class SandboxLimits:
             raise ValueError("SandboxLimits.torch_threads must be >= 1 or None")
         object.__setattr__(self, "probe_shapes", tuple(tuple(int(d) for d in s) for s in self.probe_shapes))
 
+    # A config file names these fields (`sandbox:` in a discovery config, read by pydantic): none other.
+    __pydantic_config__ = {"extra": "forbid"}
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["probe_shapes"] = [list(s) for s in self.probe_shapes]

@@ -14,18 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field
 class TrainingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    learning_rate: float = Field(1e-5, gt=0)
-    epochs: float = Field(1.0, gt=0)
-    batch_size: int = Field(1, ge=1)
-    gradient_accumulation: int = Field(1, ge=1)
-    max_length: int = Field(1024, ge=64)
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
-    # Mixed precision (float32 master weights, bf16 autocast) where the device runs bf16 fast: a GPU that has it,
-    # a CPU where evals.backends.dtype measured bf16 matmuls faster than float32 (not on AVX2-only CPUs).
-    bf16: bool = True
+    learning_rate: float = Field(1e-5, gt=0, description="peak learning rate")
+    epochs: float = Field(1.0, gt=0, description="passes over the training data")
+    batch_size: int = Field(1, ge=1, description="examples per device and step")
+    gradient_accumulation: int = Field(1, ge=1, description="steps whose gradients are summed before an update")
+    max_length: int = Field(1024, ge=64, description="tokens of prompt plus completion; longer rows are truncated")
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the LoRA input")
+    target_modules: str | list[str] = Field("all-linear", description="modules that get LoRA adapters")
+    bf16: bool = Field(
+        True, description="mixed precision (float32 master weights, bf16 autocast) where the device runs bf16 fast: "
+        "a GPU that has it, a CPU where evals.backends.dtype measured bf16 matmuls faster than float32",
+    )
 
     def lora_config(self):
         from peft import LoraConfig

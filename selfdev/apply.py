@@ -23,13 +23,14 @@ from seeds.checkpoint import open_checkpoint
 from seeds.compat import check_compatible
 from seeds.filters import parse_filter
 from seeds.resolve import resolve_model
+from selfdev.errors import UserError
 from selfdev.merging import DEFAULT_FILTER, close_shared_worker, method_name, register_algorithm_file, streaming_loaders
 
 
 DEFAULT_MAX_SHARD = 2**30
 
 
-class ApplyError(ValueError):
+class ApplyError(UserError, ValueError):
     """A config or an output folder that apply cannot use."""
 
 

@@ -22,16 +22,12 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Callable
 
 from evals.atomic import write_json_atomic
+from selfdev.config import DiscoveryConfig
 from selfdev.scores import detectable_difference
 from selfdev.throughput import Throughput
-
-if TYPE_CHECKING:
-    from selfdev.config import DiscoveryConfig
 
 # -- the cost model ---------------------------------------------------------------------------
 PHASE_SECONDS = 30.0  # a scoring phase stages the task vectors and loads an evaluation model
@@ -48,20 +44,6 @@ DPO_PROBES = 1.5  # one DPO step of the embedded default: 54 s
 SAMPLE_PER_PROBLEM = 1.25  # a 320-token reply costs about one evaluated problem's generation
 EXECUTABLE_RATE = 0.25  # the embedded seed's share of replies that run (0/12 and 2-4/12 in earlier runs)
 EXPERT_LOAD_SECONDS = 60.0
-
-
-class BudgetConfig(BaseModel):
-    """How long the whole run may take, and how the run is sized to it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    minutes: float | None = Field(
-        55.0, gt=0, description="wall-clock budget of the run (experts, baselines, discovery, test); None: none"
-    )
-    fill: float = Field(0.9, gt=0, le=1, description="share of the budget the plan fills, the rest is margin")
-    probe_problems: int = Field(8, ge=2, description="search-dev problems the seed evaluates to measure the machine")
-    min_scale: float = Field(0.25, gt=0, description="problem counts are never cut below this share of the config's")
-    max_scale: float = Field(2.0, ge=1, description="nor raised above this share (a fast machine gets more problems)")
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Iterable, Iterator, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from evals.tasks import Example
 from selfdev import scores
 from selfdev.archive import Archive
@@ -33,25 +31,6 @@ from selfdev.stages import CandidateRecord, Scored
 if TYPE_CHECKING:
     from sandbox import CheckedCode
     from selfdev.scoring import CandidateScorer
-
-
-class CascadeConfig(BaseModel):
-    """Search-dev stages of candidate evaluation: prefixes of one problem list."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    slices: list[int] = Field(default=[20, 50], description="search-dev problems at each stage, increasing")
-    alpha: float = Field(
-        default=0.1, gt=0, lt=1,
-        description="a candidate stops when a one-sided exact McNemar test against the best so far, on the "
-        "problems both saw, has p below this",
-    )
-
-    @model_validator(mode="after")
-    def _increasing(self) -> "CascadeConfig":
-        if not self.slices or any(b <= a for a, b in zip(self.slices, self.slices[1:])) or self.slices[0] < 1:
-            raise ValueError(f"cascade slices must be positive and increasing, got {self.slices}")
-        return self
 
 
 # -- jobs: what a worker does with a record ---------------------------------------------------

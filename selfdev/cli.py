@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
-from selfdev.errors import UserError, user_errors
+from evals.errors import EvalsError
+from seeds.errors import SeedError
+from selfdev.errors import UserError
+
+# One user-error base per package; everything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, SeedError, EvalsError, FileNotFoundError)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print a user's mistake as one line on stderr and exit 1, no traceback."""
+    try:
+        yield
+    except USER_ERRORS as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        typer.secho(f"error: {message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
 
@@ -39,6 +57,7 @@ def eval_command(
     dtype: str = typer.Option("auto", help="auto (bfloat16 where this machine runs it fast, else float32), float32 or bfloat16."),
 ) -> None:
     """Few-shot greedy accuracy of a model on a task split, with every example written as JSONL."""
+    from evals.backends.config import BackendConfig
     from evals.backends.registry import load_backend
     from evals.data import resolve_data_dir
     from evals.evaluate import evaluate
@@ -55,7 +74,7 @@ def eval_command(
         out.mkdir(parents=True, exist_ok=True)
         if backend not in ("transformers", "vllm"):
             raise UserError(f"--backend must be transformers or vllm, got {backend!r}")
-        generation = load_backend(backend, path, batch_size=batch_size, dtype=dtype)
+        generation = load_backend(path, BackendConfig(name=backend, batch_size=batch_size, dtype=dtype))
         report = evaluate(generation, the_task, examples, out_path=out / "records.jsonl")
     typer.echo(
         f"{the_task.name} {split}: accuracy {report.accuracy:.3f} ± {report.stderr:.3f} "
@@ -63,17 +82,6 @@ def eval_command(
     )
     typer.echo(f"split {report.split_info.ids_sha256[:12]} (seed {report.split_info.seed}); records in {out}")
     (out / "report.json").write_text(json.dumps(report.to_dict(records=False), indent=2, default=str))
-
-
-def _merge_user_errors() -> None:
-    """The merge stages' own user-facing errors, printed as one line like the others."""
-    from selfdev.apply import ApplyError
-    from selfdev.errors import register_user_error
-    from selfdev.export import ExportError
-    from selfdev.merging import AlgorithmError, AlgorithmFileError
-    from selfdev.merging.baselines_config import ConfigError
-
-    register_user_error(ApplyError, ExportError, AlgorithmError, AlgorithmFileError, ConfigError)
 
 
 @app.command("baselines")
@@ -86,11 +94,10 @@ def baselines_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Tune task arithmetic, TIES, DARE-TIES, breadcrumbs and Model Stock on the dev set (finished points are reused)."""
+    from selfdev.config import BaselinesConfig
     from selfdev.merging.baselines import run_baselines
-    from selfdev.merging.baselines_config import BaselinesConfig
     from selfdev.merging.baselines_report import render_markdown
 
-    _merge_user_errors()
     with user_errors():
         cfg = BaselinesConfig.load(config)
         overrides = {"output": output, "data_dir": str(data_dir) if data_dir else None}
@@ -110,7 +117,6 @@ def export_command(
     """Write the best discovered algorithms as documented .py files with mergekit plugins and example configs."""
     from selfdev.export import export_algorithms, load_top_candidates
 
-    _merge_user_errors()
     with user_errors():
         paths = export_algorithms(load_top_candidates(run, top), out, filter=filter)
     for path in paths:
@@ -138,7 +144,6 @@ def apply_command(
 
     from selfdev.apply import apply_algorithm, apply_config
 
-    _merge_user_errors()
     with user_errors():
         # `--experts A B C`: click gives an option one value, the rest arrive as extra arguments.
         if ctx.args and not experts:

@@ -14,22 +14,11 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from pydantic import Field
 
 from evals.atomic import replacing, write_json_atomic
-from seeds.training import TrainingSettings, load_tokenizer
+from seeds.training import load_tokenizer
+from selfdev.config import DPOSettings
 from selfdev.preferences import PreferencePair
-
-
-class DPOSettings(TrainingSettings):
-    """Self-Developing paper defaults: LoRA r 256, lr 1e-6, beta 0.01."""
-
-    lora_r: int = Field(default=256, ge=1)
-    lora_alpha: int = Field(default=512, ge=1)
-    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
-    learning_rate: float = Field(default=1e-6, gt=0)
-    beta: float = Field(default=0.01, gt=0)
-    seed: int = 0
 
 
 def load_generator(model_path: str, adapter: Path | None, dtype: torch.dtype = torch.float32):

@@ -1,6 +1,6 @@
 """The experts a run merges, as configured: named models, debate-finetuned copies of the seed, or perturbations.
 
-One config type and one resolver, shared by `selfdev discover` and `selfdev baselines`.
+One resolver, shared by `selfdev discover` and `selfdev baselines`; the schema is `selfdev.config.ExpertsSource`.
 """
 
 from __future__ import annotations
@@ -8,57 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from seeds import resolve_model
+from selfdev.config.experts import ExpertsSource
 from selfdev.errors import UserError
-
-
-class SyntheticExperts(BaseModel):
-    """Perturbed copies of the seed, for pipeline checks without finetuned experts (see seeds.synthetic)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    count: int = Field(3, ge=1)
-    scale: float = Field(0.02, gt=0)
-    shard_mb: int = Field(512, ge=1)
-
-
-class ExpertsSource(BaseModel):
-    """Exactly one of: named models (a plain list is short for `models`), a `selfdev experts` YAML, or
-    synthetic perturbations."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    models: list[str] = []
-    # A `selfdev experts` config (configs/experts-embedded.yaml); its experts are built in, or reused from, the cache.
-    debate: Path | None = None
-    # Settings laid over that file, e.g. a smaller held-out evaluation: {evaluation: {limit: 8}}.
-    debate_overrides: dict[str, Any] = {}
-    synthetic: SyntheticExperts | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _list_means_models(cls, data):
-        return {"models": data} if isinstance(data, list) else data
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "ExpertsSource":
-        given = [bool(self.models), self.debate is not None, self.synthetic is not None]
-        if sum(given) != 1:
-            raise ValueError("give exactly one of `models`, `debate`, `synthetic`")
-        return self
-
-    def describe(self) -> list[str] | str:
-        if self.models:
-            return self.models
-        if self.debate is not None:
-            return f"debate-finetuned ({self.debate})"
-        return f"{self.synthetic.count} synthetic (scale {self.synthetic.scale})"
-
-    def absolute(self) -> "ExpertsSource":
-        """With the debate config's path made absolute, for a config recorded in a run folder."""
-        return self.model_copy(update={"debate": self.debate.resolve()}) if self.debate else self
 
 
 def resolve_experts(

@@ -20,11 +20,12 @@ from typing import Sequence
 import yaml
 from pydantic import BaseModel, Field
 
+from selfdev.errors import UserError
 from selfdev.merging import algorithm_file
 from selfdev.merging.sandboxed import DEFAULT_FILTER
 from selfdev.run_dir import RunDir
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """Nothing to export: no run archive, or no evaluated algorithm in it."""
 
 

@@ -86,7 +86,7 @@ class Discovery:
         recorder = Recorder(archive)  # the archive's single writer from here on; keeps the cascade's bar
         self.run_baselines(experts, recorder)
         spec = self.scorer_spec(experts)
-        with SandboxWorker(config.sandbox_limits()) as worker, executors(config.distributed, spec, self.log) as phase:
+        with SandboxWorker(config.sandbox) as worker, executors(config.distributed, spec, self.log) as phase:
             screen = Screen(worker, merge_seed=config.random_seed, probe_set=self.probe_set(worker, experts))
             proposer = self.proposer(screen)
             with phase() as executor:
@@ -117,7 +117,7 @@ class Discovery:
         if not self.config.baselines:
             return
         from selfdev.merging.baselines import run_baselines
-        from selfdev.merging.baselines_config import BaselinesConfig
+        from selfdev.config import BaselinesConfig
 
         self.log("baselines: tuning mergekit methods on the first dev slice (cached across runs)")
         run_isolated(
@@ -172,7 +172,7 @@ class Discovery:
             dev=dev,
             backend=self.config.backend,
             cascade=self.config.cascade,
-            sandbox=self.config.sandbox_limits(),
+            sandbox=self.config.sandbox,
             merge_seed=self.config.random_seed,
         )
 
@@ -201,7 +201,7 @@ class Discovery:
             self.config.generator, self.generator_path, self.run, self.archive, seed=self.config.random_seed, log=self.log
         )
         if self.config.generator.mode == "evolve":
-            proposer.know_trivial(screen.probe, self.config.sandbox_limits().probe_k)
+            proposer.know_trivial(screen.probe, self.config.sandbox.probe_k)
         return proposer
 
     def index_samples(self, path: Path, iteration: int, samples: list) -> None:

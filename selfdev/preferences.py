@@ -28,28 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from selfdev import scores
 from selfdev.archive import Archive
+from selfdev.config import PreferenceConfig
 from selfdev.generator.prompt import code_reply
 from selfdev.stages import CandidateRecord
-
-
-class PreferenceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    top_fraction: float = Field(default=0.03, gt=0, le=1, description="share of the iteration taken as chosen")
-    bottom_fraction: float = Field(default=0.10, gt=0, le=1, description="share of the iteration taken as rejected")
-    rejected_failure_share: float = Field(
-        default=0.25, ge=0, le=1,
-        description="at most this share of the rejected replies are failures (code that never ran); the rest "
-        "are the worst scored candidates (failures fill in when too few ran)",
-    )
-    carry_over: int = Field(default=3, ge=0, description="best candidates of each earlier iteration added as chosen")
-    references_as_fallback: bool = Field(
-        default=True, description="scored references with code are chosen when no generated candidate was scored"
-    )
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from evals.tasks import Example, Task, get_task
 from sandbox import CheckedCode, SandboxLimits, SandboxWorker
 from seeds.task_vectors import TaskVectors
 from selfdev import scores
-from selfdev.candidates import CascadeConfig, Executor, Finished, Job
+from selfdev.candidates import Executor, Finished, Job
+from selfdev.config import BackendConfig, CascadeConfig
 from selfdev.errors import UserError
 from selfdev.merging import MergeInputs, merge_generated
-from selfdev.merging.baselines_config import BackendOptions
 from selfdev.scores import Evaluation
 from selfdev.stages import Scored
 
@@ -127,7 +127,7 @@ class ScorerSpec:
     filter: str
     task: str
     dev: list[Example]
-    backend: BackendOptions
+    backend: BackendConfig
     cascade: CascadeConfig
     sandbox: SandboxLimits
     merge_seed: int = 0
@@ -137,7 +137,7 @@ class ScorerSpec:
         from evals.backends.registry import load_backend
 
         inputs = MergeInputs.load(TaskVectors(self.seed, self.experts, self.filter), worker)
-        backend = load_backend(self.backend.name, self.seed, **self.backend.model_dump(exclude={"name"}))
+        backend = load_backend(self.seed, self.backend)
         dev = DevScorer(backend, get_task(self.task), self.dev)
         return CandidateScorer(worker, inputs, dev, self.cascade, merge_seed=self.merge_seed)
 

@@ -59,8 +59,7 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
 
     task = get_task(config.task)
     problems = task.examples("dev", data_dir, config.budget.probe_problems)
-    options = config.backend.model_dump(exclude={"name"})
-    eval_dtype = resolve_dtype(options.pop("dtype"), "cpu")
+    eval_dtype = resolve_dtype(config.backend.dtype, "cpu")
     debate_dtype = eval_dtype
     if config.experts.debate is not None:
         from seeds.debate import load_debate_config
@@ -76,7 +75,7 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
         return time.perf_counter() - start
 
     with working(f"budget: loading the seed ({eval_dtype}) and a warm-up"):
-        backend = load_backend(config.backend.name, seed, dtype=eval_dtype, **options)
+        backend = load_backend(seed, config.backend.model_copy(update={"dtype": eval_dtype}))
         warm_up(backend, task, problems[0])
     half = seconds(backend, problems[: len(problems) // 2])
     eval_seconds = seconds(backend, problems)
@@ -88,7 +87,7 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
     )
     debate_seconds = eval_seconds
     if debate_dtype != eval_dtype:
-        debate = load_backend(config.backend.name, seed, dtype=debate_dtype, **options)
+        debate = load_backend(seed, config.backend.model_copy(update={"dtype": debate_dtype}))
         warm_up(debate, task, problems[0])
         debate_seconds = seconds(debate, problems)
         log(f"budget: {len(problems)} problems took {debate_seconds:.0f} s in {debate_dtype} (the debate)")

@@ -17,11 +17,12 @@ import yaml
 from typer.testing import CliRunner
 
 from evals.backends.base import Completion
+from evals.backends.config import BackendConfig
 from evals.tasks import get_task
 from seeds.debate import build_experts, default_out_dir, load_debate_config
 from seeds.debate.config import DebateConfig, DebateConfigError
 from seeds.debate.engine import AgentModels, DebateSettings, run_debate, start_records
-from seeds.debate.models import BackendSettings, ModelPool
+from seeds.debate.models import ModelPool
 from seeds.debate.transcript import agent_messages
 
 QUESTION = re.compile(r"What is the result of ([0-9+\-*]+)\?")
@@ -59,7 +60,7 @@ def problems(n: int):
 
 def test_copies_share_one_call_per_round_with_all_prompts():
     calls: list = []
-    pool = ModelPool(BackendSettings(), lambda model: ScriptedBackend(model, calls))
+    pool = ModelPool(BackendConfig(), lambda model: ScriptedBackend(model, calls))
     records = start_records(problems(4))
     run_debate(pool, AgentModels.copies("seed", 3), records, DebateSettings(), seed=0, show_progress=False)
     # round 0, summaries, round 1: one call each, every agent and problem inside.
@@ -74,7 +75,7 @@ def test_copies_share_one_call_per_round_with_all_prompts():
 
 def test_distinct_agents_answer_their_own_prompts_and_resume_by_round():
     calls: list = []
-    pool = ModelPool(BackendSettings(), lambda model: ScriptedBackend(model, calls))
+    pool = ModelPool(BackendConfig(), lambda model: ScriptedBackend(model, calls))
     models = AgentModels(("g0", "g1", "g2"), ("c0", "c1", "c2"), "seed")
     settings = DebateSettings(summarize=False)
     records = start_records(problems(3))

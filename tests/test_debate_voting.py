@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from evals.backends.base import Completion
+from evals.backends.config import BackendConfig
 from evals.tasks import get_task
 from evals.tasks.base import Example
 from seeds.debate.datasets import DatasetSettings, build_datasets
 from seeds.debate.engine import AgentModels, DebateSettings, run_debate, start_records
-from seeds.debate.models import BackendSettings, ModelPool
+from seeds.debate.models import ModelPool
 from seeds.debate.voting import agents_disagree, majority_vote
 
 GSM8K = get_task("gsm8k")
@@ -42,7 +43,7 @@ def test_debate_reads_a_cut_off_response_only_by_its_box():
             calls.append(len(prompts))
             return [Completion(text=t, num_tokens=8, finish_reason="length") for t in (cut, boxed, cut + " 504")]
 
-    pool = ModelPool(BackendSettings(), lambda model: Backend())
+    pool = ModelPool(BackendConfig(), lambda model: Backend())
     records = start_records([(GSM8K, GSM8K_EXAMPLE)])
     run_debate(pool, AgentModels.copies("seed", 3), records, DebateSettings(rounds=1), seed=0, show_progress=False)
     assert records[0].answers == [[None, "504", None]]
@@ -90,7 +91,7 @@ def test_vote_rule_is_a_debate_setting_and_drops_unlabelled_problems():
         def generate(self, prompts, params, *, progress=None):
             return [Completion(text=split[i % 3], num_tokens=4, finish_reason="stop") for i in range(len(prompts))]
 
-    pool = ModelPool(BackendSettings(), lambda model: Backend())
+    pool = ModelPool(BackendConfig(), lambda model: Backend())
     for rule, label in (("majority", None), ("plurality", "12")):
         records = start_records([(GSM8K, GSM8K_EXAMPLE)])
         settings = DebateSettings(rounds=1, vote=rule)

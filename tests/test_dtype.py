@@ -59,8 +59,8 @@ def test_an_avx2_only_machine_measures_float32():
 
 def test_backends_and_configs_take_auto(monkeypatch, tiny_model_dir):
     from evals.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
-    from seeds.debate.models import BackendSettings
-    from selfdev.merging.baselines_config import BackendOptions
+    from evals.backends.config import BackendConfig
+    from seeds.debate.config import DebateConfig
 
     monkeypatch.setattr(CpuDtypeChoice, "measure", staticmethod(lambda: CpuDtypeChoice("AVX512", 2, 35.3, 105.1)))
     dtypes.cpu_dtype_choice.cache_clear()
@@ -69,5 +69,6 @@ def test_backends_and_configs_take_auto(monkeypatch, tiny_model_dir):
         assert backend.model.dtype == dtypes.torch.bfloat16
     finally:
         dtypes.cpu_dtype_choice.cache_clear()
-    assert BackendSettings().dtype == "auto"  # the debate generates: auto by default
-    assert BackendOptions().dtype == "float32" and BackendOptions(dtype="auto").dtype == "auto"  # merges: float32
+    debate = DebateConfig(train=[{"task": "gsm8k", "limit": 1}], backend={"batch_size": 8})
+    assert debate.backend.dtype == "auto"  # the debate generates: auto by default, a partial backend section too
+    assert BackendConfig().dtype == "float32" and BackendConfig(dtype="auto").dtype == "auto"  # merges: float32

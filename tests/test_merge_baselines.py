@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from selfdev.merging.baselines import BaselineRunner
-from selfdev.merging.baselines_config import BaselinesConfig
+from selfdev.config import BaselinesConfig
 
 
 def config(**overrides) -> dict:

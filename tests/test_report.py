@@ -27,11 +27,14 @@ def scored(iteration: int, index: int, dev20: float, dev100: float | None = None
     return CandidateRecord(iteration, index, "ok", code=CODE, reply=CODE, dev=dev, **kw)
 
 
+CONFIG = "experts: [a, b]\ntask: gsm8k\ncascade:\n  slices: [20, 100]\n"
+
+
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text("task: gsm8k\ncascade:\n  slices: [20, 100]\n")
+    (run / "config.yaml").write_text(CONFIG)
     with Archive(run / "archive.sqlite") as archive:
         archive.add(CandidateRecord(-1, 0, "ok", kind="reference", name="seed", dev=ev(0.22, 100), test=ev(0.2, 200, 1000)))
         archive.add(CandidateRecord(-1, 1, "ok", kind="reference", name="task_arithmetic", dev=ev(0.24, 100),
@@ -167,7 +170,7 @@ def test_print_summary(run_dir: Path):
 def test_proposal_rows_per_kind_and_arm_with_repair_success(tmp_path: Path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text("task: gsm8k\ncascade:\n  slices: [20, 100]\n")
+    (run / "config.yaml").write_text(CONFIG)
     with Archive(run / "archive.sqlite") as archive:
         archive.add(scored(0, 0, 0.3, fingerprint="a", proposal="evolve"))
         archive.add(scored(0, 1, 0.2, fingerprint="a", proposal="evolve"))  # same function: one distinct
@@ -193,3 +196,10 @@ def test_proposal_rows_per_kind_and_arm_with_repair_success(tmp_path: Path):
     index = write_report(run)
     assert "Proposals: per iteration, kind and arm" in index.read_text()
     assert "| 0 | repair | main | 3 |" in (index.parent / "summary.md").read_text()
+
+
+def test_a_config_that_does_not_validate_is_a_note(run_dir: Path):
+    (run_dir / "config.yaml").write_text("task: gsm8k\ncascade: {slices: [100, 20]}\n")  # hand-edited, broken
+    summary = collect(run_dir)
+    assert summary.slices == [20, 100] and summary.task is None  # the archive's dev sizes stand in
+    assert any("config does not validate" in note and "cascade" in note for note in summary.notes)

@@ -7,8 +7,8 @@ import sandbox.worker_process
 from sandbox import SandboxLimits, SandboxWorker, choose_probe_tensors
 from seeds.task_vectors import TaskVectors
 from selfdev.archive import Archive
-from selfdev.candidates import CandidateQueue, CascadeConfig, Recorder
-from selfdev.merging.baselines_config import BackendOptions
+from selfdev.candidates import CandidateQueue, Recorder
+from selfdev.config import BackendConfig, CascadeConfig
 from selfdev.scoring import ScorerSpec, local_executor
 from selfdev.screen import Screen
 from selfdev.stages import Sample, record_of
@@ -59,7 +59,7 @@ def test_one_candidate_from_reply_to_archive_row_runs_the_static_gate_once(
     monkeypatch.setattr(sandbox.policy, "compile_candidate", lambda code, **kw: gate_runs.append(code) or gate(code, **kw))
     spec = ScorerSpec(
         seed=str(tiny_model_dir), experts=[str(p) for p in tiny_expert_dirs], filter="mlp", task="arithmetic",
-        dev=get_task("arithmetic").examples("dev", None, 2), backend=BackendOptions(batch_size=8),
+        dev=get_task("arithmetic").examples("dev", None, 2), backend=BackendConfig(batch_size=8),
         cascade=CascadeConfig(slices=[1, 2]), sandbox=SandboxLimits(spare_worker=False),
     )
     reply = f"Here it is:\n```python\n{MEAN}```"

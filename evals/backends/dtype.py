@@ -26,7 +26,6 @@ import torch
 
 from evals.progress import note
 
-DtypeName = Literal["auto", "precise", "float32", "bfloat16", "bfloat16x2", "float16"]
 Device = Literal["cpu", "cuda"]
 MATMUL_SHAPE = (96, 896, 4864)  # rows, hidden, intermediate
 BF16_MIN_SPEEDUP = 1.5  # below this bf16's precision is not worth its gain

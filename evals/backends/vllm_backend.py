@@ -17,10 +17,7 @@ import torch
 
 from evals.backends.base import Completion, Prompt, SamplingParams, prompt_seed, render_prompt
 from evals.backends.dtype import resolve_dtype
-
-
-class BackendUnavailable(RuntimeError):
-    """The requested backend cannot run on this machine."""
+from evals.errors import BackendUnavailable
 
 
 @dataclass(frozen=True)

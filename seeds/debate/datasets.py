@@ -19,21 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from evals.tasks import get_task
 from evals.atomic import read_jsonl, write_json_atomic, write_jsonl_atomic
+from seeds.debate.config import CRITIC, GENERATOR, DatasetSettings
 from seeds.debate.transcript import DebateRecord, agent_messages
 from seeds.debate.voting import same_answer
-
-GENERATOR, CRITIC = "generator", "critic"
-ROLES = (GENERATOR, CRITIC)
-
-
-class DatasetSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    right_to_right_probability: float = Field(0.5, ge=0, le=1)
 
 
 def generator_examples(records: Iterable[DebateRecord], agent: int) -> list[dict]:

@@ -10,43 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from evals.backends.base import SamplingParams
+from evals.progress import progress_bar
 from evals.tasks import get_task
 from evals.tasks.base import Example, Task
+from seeds.debate.config import DebateSettings
 from seeds.debate.models import ModelPool
-from evals.progress import progress_bar
 from seeds.debate.prompts import summarizer_prompt
 from seeds.debate.transcript import DebateRecord, agent_messages, peer_responses
-from seeds.debate.voting import VoteRule, majority_vote
-
-
-class DebateSettings(BaseModel):
-    """The paper's debate: 3 agents, 2 rounds, summarizer on, temperature 1, top-p 0.9, a strict majority labels."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    agents: int = Field(3, ge=1)
-    rounds: int = Field(2, ge=1)
-    summarize: bool = True
-    temperature: float = Field(1.0, ge=0)
-    top_p: float = Field(0.9, gt=0, le=1)
-    max_new_tokens: int = Field(512, ge=8)
-    summary_max_new_tokens: int = Field(256, ge=8)
-    # How the final round labels a problem: "majority" (more than half of the agents agree; otherwise the
-    # problem gets no label and no agent trains on it) or "plurality" (the reference code's largest group).
-    vote: VoteRule = "majority"
-
-    def sampling(self, seed: int, *, summary: bool = False) -> SamplingParams:
-        tokens = self.summary_max_new_tokens if summary else self.max_new_tokens
-        return SamplingParams(max_new_tokens=tokens, temperature=self.temperature, top_p=self.top_p, seed=seed)
-
-    @model_validator(mode="after")
-    def _peers_to_debate(self) -> "DebateSettings":
-        if self.rounds > 1 and self.agents < 2:
-            raise ValueError("a debate of more than one round needs at least two agents")
-        return self
+from seeds.debate.voting import majority_vote
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,12 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Literal
 
 import torch
-from pydantic import Field
 
 from evals.atomic import replacing
-from seeds.training import TrainingSettings, load_tokenizer
-
-
-class FinetuneSettings(TrainingSettings):
-    """The paper: full finetuning, 2 epochs, lr 1e-5. LoRA (merged back) for machines that cannot afford that."""
-
-    method: Literal["full", "lora"] = "full"
-    epochs: float = Field(2.0, gt=0)
-    max_length: int = Field(2048, ge=64)
-    optim: str = "adamw_torch"  # any transformers optimizer name
-    gradient_checkpointing: bool = False
+from seeds.debate.config import FinetuneSettings
+from seeds.training import load_tokenizer
 
 
 def finetune(base: str, examples: list[dict], out_dir: Path, settings: FinetuneSettings, seed: int) -> dict:

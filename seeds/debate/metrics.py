@@ -14,36 +14,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 from rich.table import Table
 
 from evals.tasks import get_task
-from seeds.configfile import TaskName
 from seeds.debate.transcript import DebateRecord
 from seeds.debate.voting import agents_disagree
 from seeds.geometry import ExpertGeometry
-
-
-class EvalSettings(BaseModel):
-    """The held-out slice: never the dev split, which discovery selects merges on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    task: TaskName = "gsm8k"
-    split: str = "test"
-    offset: int = Field(0, ge=0)  # e.g. past the problems a same-split training slice uses
-    limit: int = Field(40, ge=1)
-    experts: bool = True  # each handed-over expert's single-agent accuracy
-    system: bool = False  # the finetuned system's debate (generators, then critics), as published
-    embeddings: bool = True  # embedding dissimilarity (loads the small sentence embedder)
-
-    @field_validator("split")
-    @classmethod
-    def _not_dev(cls, value: str) -> str:
-        if value == "dev":
-            raise ValueError("the dev split belongs to discovery; evaluate experts on 'test' (or 'train')")
-        return value
 
 
 def answer_accuracy(records: Sequence[DebateRecord], round_: int, agent: int) -> float:

@@ -11,56 +11,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from evals.backends.base import Completion, GenerationBackend, Prompt, SamplingParams
-from evals.backends.dtype import DtypeName
-
-
-class BackendSettings(BaseModel):
-    """Which generation backend the debate and its evaluation use."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Literal["auto", "transformers", "vllm"] = "auto"  # auto: vLLM when installed and a GPU is visible
-    batch_size: int = Field(64, ge=1)  # transformers: rows decoded together
-    dtype: DtypeName = "auto"  # auto: bfloat16 where this machine runs it fast (evals.backends.dtype), else float32
-    threads: int | None = Field(None, ge=1)
-    max_model_len: int = Field(4096, ge=256)  # vLLM: debate transcripts grow with every round
-    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
-
-
-def resolved_backend_name(settings: BackendSettings) -> str:
-    if settings.name != "auto":
-        return settings.name
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        return "transformers"
-    return "vllm" if torch.cuda.is_available() else "transformers"
-
-
-def load_backend(model: str, settings: BackendSettings) -> GenerationBackend:
-    if resolved_backend_name(settings) == "vllm":
-        from evals.backends.vllm_backend import VLLMBackend, VLLMBackendConfig
-
-        return VLLMBackend(
-            model,
-            VLLMBackendConfig(
-                dtype=settings.dtype,
-                max_model_len=settings.max_model_len,
-                gpu_memory_utilization=settings.gpu_memory_utilization,
-            ),
-        )
-    from evals.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
-
-    return TransformersBackend(
-        model, TransformersBackendConfig(batch_size=settings.batch_size, dtype=settings.dtype, threads=settings.threads)
-    )
-
+from evals.backends.config import BackendConfig
+from evals.backends.registry import load_backend
 
 Request = tuple[str, Prompt]  # (model folder, prompt)
 
@@ -68,7 +24,7 @@ Request = tuple[str, Prompt]  # (model folder, prompt)
 class ModelPool:
     """Answers requests for any number of models, keeping the last one loaded."""
 
-    def __init__(self, settings: BackendSettings, loader: Callable[[str], GenerationBackend] | None = None) -> None:
+    def __init__(self, settings: BackendConfig, loader: Callable[[str], GenerationBackend] | None = None) -> None:
         self.settings = settings
         self._loader = loader or (lambda model: load_backend(model, settings))
         self._model: str | None = None

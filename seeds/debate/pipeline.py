@@ -30,16 +30,17 @@ from pathlib import Path
 import yaml
 
 from evals.backends.base import GenerationBackend
+from evals.backends.registry import backend_name
 from evals.data import resolve_data_dir
 from evals.tasks import get_task
 from evals.tasks.base import Example, Task
 from evals.atomic import read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
-from seeds.debate.config import DebateConfig, DebateConfigError
-from seeds.debate.datasets import ROLES, build_datasets, read_dataset, write_datasets
-from seeds.debate.engine import AgentModels, DebateSettings, run_debate, start_records
+from seeds.debate.config import ROLES, DebateConfig, DebateConfigError, DebateSettings, EvalSettings
+from seeds.debate.datasets import build_datasets, read_dataset, write_datasets
+from seeds.debate.engine import AgentModels, run_debate, start_records
 from seeds.debate.finetune import finetune
-from seeds.debate.metrics import EvalSettings, debate_summary, load_embedder, print_metrics
-from seeds.debate.models import ModelPool, resolved_backend_name
+from seeds.debate.metrics import debate_summary, load_embedder, print_metrics
+from seeds.debate.models import ModelPool
 from seeds.debate.transcript import DebateRecord
 from seeds.embedded import cache_root
 from seeds.geometry import expert_geometry
@@ -134,7 +135,7 @@ def build_experts(
     _claim_folder(run, config)
     data = resolve_data_dir(data_dir if data_dir is not None else config.data_dir)
     seed_path = resolve_model(config.seed)
-    log(f"experts: seed {config.seed} ({seed_path}); backend {resolved_backend_name(config.backend)}; run folder {run.root}")
+    log(f"experts: seed {config.seed} ({seed_path}); backend {backend_name(config.backend)}; run folder {run.root}")
     pool = ModelPool(config.backend, backend_loader)
     ev = config.evaluation
     held_out = problem_slice(get_task(ev.task), ev.split, ev.offset, ev.limit, data)

@@ -14,12 +14,13 @@ import re
 from pathlib import Path
 
 import sandbox
+from selfdev.errors import UserError
 
 HEADER_IMPORTS = (("torch", "import torch"), ("Tensor", "from torch import Tensor"))
 _IDENTIFIER = re.compile(r"[^0-9a-zA-Z_]+")
 
 
-class AlgorithmFileError(ValueError):
+class AlgorithmFileError(UserError, ValueError):
     """An algorithm file that cannot be used: unreadable, or refused by the sandbox's static gate."""
 
 

@@ -14,16 +14,18 @@ import json
 import time
 from typing import Any, Callable
 
-import yaml
 
 from evals.progress import figures
 from seeds.task_vectors import TaskVectors
+from selfdev.config import BaselinesConfig
 from selfdev.experts_source import resolve_experts
 from selfdev.merging.baseline_results import SEED_ROW, BaselineResult, ResultLog, best_per_method, format_params
-from selfdev.merging.baselines_config import BaselinesConfig
 from selfdev.merging.baselines_report import write_report
 from selfdev.merging.inmemory import merge_with_method
 from selfdev.scores import Evaluation
+
+# vLLM memory knobs decide no score; left out of a point's key so points finished before they existed are reused.
+VLLM_MEMORY = {"max_model_len", "gpu_memory_utilization"}
 
 
 def _digest(data: Any) -> str:
@@ -39,7 +41,7 @@ class BaselineRunner:
         self.config, self.log, self.progress = config, log, progress
         self.out = config.output
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+        config.dump(self.out / "config.yaml")
         experts = resolve_experts(
             config.experts, config.seed, filter=config.filter, data_dir=config.data_dir, log=log, task=config.task
         )
@@ -55,8 +57,7 @@ class BaselineRunner:
         if self._backend is None:
             from evals.backends.registry import load_backend
 
-            options = self.config.backend.model_dump(exclude={"name"})
-            self._backend = load_backend(self.config.backend.name, str(self.task_vectors.seed.folder), **options)
+            self._backend = load_backend(str(self.task_vectors.seed.folder), self.config.backend)
         return self._backend
 
     def context(self, split: str, examples: list) -> str:
@@ -67,7 +68,7 @@ class BaselineRunner:
                 "experts": [str(e.folder) for e in self.task_vectors.experts],
                 "filter": c.filter,
                 "split": self.task.split_info(examples).to_dict(),
-                "backend": c.backend.model_dump(),
+                "backend": c.backend.model_dump(exclude=VLLM_MEMORY),
                 "random_seed": c.random_seed,
             }
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from evals.atomic import write_text_atomic
 from selfdev.merging.baseline_results import SEED_ROW, BaselineResult, best_per_method, format_params
-from selfdev.merging.baselines_config import BaselinesConfig
+from selfdev.config import BaselinesConfig
 from selfdev.scores import Evaluation, paired, wilson_interval
 
 

@@ -22,6 +22,7 @@ from mergekit.merge_methods import BasePolicy, InputContract, MergeMethod, Optio
 from sandbox import SandboxLimits, SandboxWorker, tensor_seed
 from seeds.filters import TensorFilter, parse_filter
 from seeds.task_vectors import VECTOR_DTYPE
+from selfdev.errors import UserError
 from selfdev.merging.algorithm_file import AlgorithmFileError, read_algorithm
 from selfdev.merging.inmemory import add_delta
 
@@ -32,7 +33,7 @@ DEFAULT_FILTER = "mlp"
 STREAMING_LIMITS = SandboxLimits(task_vector_cache=1, spare_worker=False)
 
 
-class AlgorithmError(RuntimeError):
+class AlgorithmError(UserError):
     """A merge algorithm failed inside the sandbox (policy, runtime error, timeout, bad output)."""
 
 

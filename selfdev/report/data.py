@@ -13,12 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from seeds.geometry import PARALLEL_COSINE
+from seeds.geometry import ExpertGeometry
 from selfdev import scores
 from selfdev.archive import Archive
 from selfdev.budget import Plan
+from selfdev.config import ConfigError, DiscoveryConfig
 from selfdev.experts_record import GEOMETRY_KEY, HELD_OUT_KEY, ExpertRow, expert_rows
 from selfdev.run_dir import RunDir
 from selfdev.scores import Estimate, Evaluation, Paired
@@ -104,13 +103,14 @@ class RunSummary:
         return asdict(self)
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    # The report must work on a half-written or hand-edited run, so the config is read leniently, not validated.
+def _read_config(path: Path) -> tuple[DiscoveryConfig | None, list[str]]:
+    """The run's config as the run read it; a missing or broken one is a note, and the archive stands in for it."""
+    if not path.is_file():
+        return None, []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return DiscoveryConfig.load(path), []
+    except ConfigError as e:
+        return None, [f"The run's config does not validate ({e}); cascade slices are read from the archive."]
 
 
 def _dpo_metrics(run: RunDir, iteration: int) -> dict[str, float] | None:
@@ -240,16 +240,19 @@ def _notes(summary_test: list[TestRow], selected: int | None, finished: bool) ->
 def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
     """Read everything the report shows from `run_dir`; missing parts give empty sections, never errors."""
     run = RunDir(Path(run_dir))
-    config = _read_config(run.config)
+    config, config_notes = _read_config(run.config)
     everything: list[CandidateRecord] = []
-    selected, finished, experts = None, False, []
+    selected, finished, experts, expert_notes = None, False, [], []
     if run.archive.is_file():  # opening an Archive would create an empty database in the run folder
         with Archive(run.archive) as archive:
             everything = archive.candidates(kind=None)
             selected, finished = archive.meta("selected"), bool(archive.meta("finished", False))
-            experts = expert_rows(archive.meta(GEOMETRY_KEY), archive.meta(HELD_OUT_KEY))
+            geometry = archive.meta(GEOMETRY_KEY)
+            experts = expert_rows(geometry, archive.meta(HELD_OUT_KEY))
+            # Warnings a reader needs before any merge score: experts that barely moved or moved alike.
+            expert_notes = [f"Warning: {w}." for w in ExpertGeometry.from_json(geometry).warnings()] if geometry else []
     generated = [c for c in everything if c.kind == "generated"]
-    slices = [n for n in (config.get("cascade") or {}).get("slices") or [] if isinstance(n, int)]
+    slices = list(config.cascade.slices) if config else []
     if not slices:
         slices = sorted({c.dev.n for c in everything if c.dev is not None})
 
@@ -268,36 +271,25 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
     budget_notes = [] if plan is None else [f"Budget plan: {line}" for line in plan.describe()]
     return RunSummary(
         run_dir=str(run.root),
-        task=config.get("task"),
+        task=config.task if config else None,
         slices=slices,
         iterations=rows,
         proposals=[row for i in iterations for row in _proposal_rows(i, [c for c in generated if c.iteration == i], slices)],
         references=references,
         baselines=baselines,
-        baseline_evaluations=_baseline_evaluations(run, config),
+        baseline_evaluations=_baseline_evaluations(run, config.shared_dir if config else None),
         top=top,
         selected=selected,
         test=test,
-        notes=budget_notes + _expert_notes(experts) + _notes(test, selected, finished),
+        notes=config_notes + budget_notes + expert_notes + _notes(test, selected, finished),
         scores_by_iteration={i: [c.dev.prefix(slices[0]).accuracy for c in measured if c.iteration == i] for i in iterations},
         evaluation_order=[(e.accuracy, *e.interval()) for e in first],
         experts=experts,
     )
 
 
-def _expert_notes(experts: list[ExpertRow]) -> list[str]:
-    """Warnings a reader needs before any merge score: experts that barely moved or moved alike."""
-    notes = []
-    parallel = sorted({tuple(sorted((r.name, o))) for r in experts for o, c in r.cosines.items() if c > PARALLEL_COSINE})
-    if parallel:
-        pairs = ", ".join(f"{a}/{b}" for a, b in parallel)
-        notes.append(f"Warning: experts {pairs} are nearly parallel (cosine > {PARALLEL_COSINE}); their merges "
-                     "differ by little more than a scale.")
-    return notes
-
-
-def _baseline_evaluations(run: RunDir, config: dict[str, Any]) -> int:
-    shared = RunDir(run.root, Path(config["shared_dir"])) if config.get("shared_dir") else run
+def _baseline_evaluations(run: RunDir, shared_dir: Path | None) -> int:
+    shared = RunDir(run.root, shared_dir) if shared_dir else run
     try:
         data = json.loads(shared.baselines_summary.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):

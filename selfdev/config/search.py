@@ -1,0 +1,93 @@
+"""The search's knobs: how the generator proposes, how candidates are scored (cascade), paired (DPO) and trained."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from evals.backends.config import DtypeName
+from seeds.training import TrainingSettings
+
+
+class GeneratorConfig(BaseModel):
+    """The model that writes merge functions, and how it samples (paper: T 1.2, minus ~0.2 per iteration)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, description="the generator model; None: a copy of the seed")
+    samples_per_iteration: int = Field(12, ge=1, description="replies sampled per iteration")
+    max_new_tokens: int = Field(384, ge=16, description="token limit of one reply")
+    temperature: float = Field(1.2, gt=0, description="sampling temperature of iteration 0")
+    temperature_decay: float = Field(0.2, ge=0, description="subtracted from the temperature every iteration")
+    min_temperature: float = Field(0.5, gt=0, description="the decay stops here")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling")
+    batch_size: int = Field(12, ge=1, description="replies decoded together")
+    dtype: DtypeName = Field(
+        "precise", description="the generator carries its DPO adapter merged into its weights, a small update that "
+        "bf16 rounding would erase; precise: bfloat16x2 where bf16 is fast (evals.backends.split_precision), "
+        "float32 elsewhere",
+    )
+    mode: Literal["paper", "evolve"] = Field(
+        "paper", description="paper: the fixed one-shot prompt; evolve: the prompt shows `parents` of the run's "
+        "best, distinct algorithms",
+    )
+    parents: int = Field(3, ge=1, description="evolve: scored, distinct, non-trivial parents shown in the prompt")
+    repair_attempts: int = Field(
+        0, ge=0, description="rounds in which a failed candidate is shown with the sandbox's diagnosis and rewritten"
+    )
+    control: bool = Field(
+        False, description="control arm: every iteration after DPO also samples as many replies from the generator "
+        "without DPO, at the same temperature and prompt, so the effect of DPO is separable from the temperature's",
+    )
+
+    def temperature_at(self, iteration: int) -> float:
+        return max(self.min_temperature, self.temperature - self.temperature_decay * iteration)
+
+
+class CascadeConfig(BaseModel):
+    """Search-dev stages of candidate evaluation: prefixes of one problem list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slices: list[int] = Field(default=[20, 50], description="search-dev problems at each stage, increasing")
+    alpha: float = Field(
+        default=0.1, gt=0, lt=1,
+        description="a candidate stops when a one-sided exact McNemar test against the best so far, on the "
+        "problems both saw, has p below this",
+    )
+
+    @model_validator(mode="after")
+    def _increasing(self) -> "CascadeConfig":
+        if not self.slices or any(b <= a for a, b in zip(self.slices, self.slices[1:])) or self.slices[0] < 1:
+            raise ValueError(f"cascade slices must be positive and increasing, got {self.slices}")
+        return self
+
+
+class PreferenceConfig(BaseModel):
+    """Which candidates become DPO pairs (selfdev.preferences)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_fraction: float = Field(default=0.03, gt=0, le=1, description="share of the iteration taken as chosen")
+    bottom_fraction: float = Field(default=0.10, gt=0, le=1, description="share of the iteration taken as rejected")
+    rejected_failure_share: float = Field(
+        default=0.25, ge=0, le=1,
+        description="at most this share of the rejected replies are failures (code that never ran); the rest "
+        "are the worst scored candidates (failures fill in when too few ran)",
+    )
+    carry_over: int = Field(default=3, ge=0, description="best candidates of each earlier iteration added as chosen")
+    references_as_fallback: bool = Field(
+        default=True, description="scored references with code are chosen when no generated candidate was scored"
+    )
+
+
+class DPOSettings(TrainingSettings):
+    """Self-Developing paper defaults: LoRA r 256, lr 1e-6, beta 0.01 (selfdev.dpo)."""
+
+    lora_r: int = Field(default=256, ge=1, description="LoRA rank (paper: 256)")
+    lora_alpha: int = Field(default=512, ge=1, description="LoRA scaling numerator")
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="dropout on the LoRA input")
+    learning_rate: float = Field(default=1e-6, gt=0, description="peak learning rate (paper: 1e-6)")
+    beta: float = Field(default=0.01, gt=0, description="DPO's KL weight (paper: 0.01)")
+    seed: int = Field(0, description="trainer seed")
