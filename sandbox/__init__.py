@@ -17,6 +17,8 @@ Layers, outermost first:
   environment, as ``nobody`` when the caller is root, with no_new_privs, a
   task limit, per-call address-space, CPU and wall-clock limits, a
   whole-model wall limit, and a process-group kill as the last resort.
+  The worker's heap keeps freed memory for the next tensor's temporaries
+  (heap.py); what it keeps counts against the next call's address space.
 - Inside the worker (execute.py, guards.py, api.py, arguments.py, writes.py):
   candidate code sees a read-only stand-in for torch whose members refuse
   ``out=``, ``inplace`` and non-CPU devices however they are passed and draw

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from sandbox import runtime
+from sandbox import heap, runtime
 from sandbox.diagnosis import Status
 from sandbox.guards import candidate_globals
 from sandbox.limits import SandboxLimits
@@ -86,7 +86,11 @@ class Limiter:
     @contextmanager
     def applied(self, wall_seconds: float) -> Iterator[None]:
         unlimited = resource.RLIM_INFINITY
-        resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + self.limits.address_space_bytes, unlimited))
+        budget = self.limits.address_space_bytes
+        if heap.free_bytes() > budget // 4:
+            heap.trim()
+        # Memory the heap kept free is reused without growing the address space: it counts against the budget.
+        resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + max(budget - heap.free_bytes(), 0), unlimited))
         cpu_budget = math.ceil(_cpu_seconds() + self.limits.cpu_seconds_per_call)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_budget, unlimited))
         signal.setitimer(signal.ITIMER_REAL, max(wall_seconds, 0.001))

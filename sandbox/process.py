@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandbox import protocol, shm
+from sandbox import heap, protocol, shm
 from sandbox.diagnosis import Status
 from sandbox.limits import SandboxLimits
 
@@ -45,8 +45,9 @@ class WorkerProcess:
         # Fewer malloc arenas keep the worker's virtual size, which the
         # address-space limit is measured against, close to what it uses. A
         # fixed hash seed makes set iteration order, and so results of
-        # candidates that iterate sets, the same in every worker.
-        env.update(MALLOC_ARENA_MAX="2", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0")
+        # candidates that iterate sets, the same in every worker. Freed memory stays in the heap for the
+        # next tensor's temporaries (sandbox.heap).
+        env.update(MALLOC_ARENA_MAX="2", OMP_NUM_THREADS=str(threads), PYTHONHASHSEED="0", **heap.RETAIN_ENV)
         try:
             self.popen = subprocess.Popen(
                 [sys.executable, "-I", "-c", _BOOT, str(child.fileno()), _PACKAGE_PARENT],

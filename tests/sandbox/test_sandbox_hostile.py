@@ -174,7 +174,8 @@ def test_merge_model_per_tensor_timeout_names_the_tensor(worker):
 def test_merge_model_hang_inside_c_code_is_killed_and_names_the_tensor(benign_fingerprint):
     # An SVD this size runs for seconds inside LAPACK (2-2.5 s on one core here), where no
     # interpreter-level interruption reaches it: only the process kill does. A short grace
-    # puts the kill (1.25 s) well before the SVD could return and be caught in Python.
+    # puts the kill (1.25 s) well before the SVD could return and be caught in Python. Its ~300 MB
+    # of temporaries need more than the module's 512 MiB once the heap keeps freed memory (sandbox.heap).
     code = (
         "import torch\n\n"
         "def merge(task_vectors):\n"
@@ -183,7 +184,7 @@ def test_merge_model_hang_inside_c_code_is_killed_and_names_the_tensor(benign_fi
         "    return task_vectors[0]\n"
     )
     vectors = {"a.weight": task_vectors(), "b.bias": [t[0] for t in task_vectors()], "c.weight": task_vectors()}
-    with SandboxWorker(replace(LIMITS, kill_grace_seconds=0.25)) as worker:
+    with SandboxWorker(replace(LIMITS, kill_grace_seconds=0.25, address_space_bytes=1 << 30)) as worker:
         killed = worker._state.process.popen.pid
         merged, diagnosis = worker.merge_model(code, vectors)
         assert merged is None
@@ -214,3 +215,27 @@ def test_worker_killed_from_outside_is_replaced_without_blaming_the_next_candida
     worker._state.process.popen.wait()
     diagnosis = worker.probe(BENIGN)
     assert diagnosis.ok and diagnosis.fingerprint == benign_fingerprint
+
+
+def test_memory_the_heap_kept_counts_against_the_next_call():
+    # The worker keeps freed memory for the next tensor (sandbox.heap; less than a quarter of the budget, or
+    # it is trimmed). Without counting it, a call could use it on top of its own budget: here the first
+    # tensor frees 120 MB and the second then holds 600 MB at once, 480 MB more than was kept, which fits
+    # the 512 MiB budget only if the kept memory comes free.
+    code = (
+        "import torch\n\n"
+        "def merge(task_vectors):\n"
+        "    if task_vectors[0].dim() == 2:\n"
+        "        torch.ones(30_000_000).sum()\n"
+        "    else:\n"
+        "        first = torch.ones(75_000_000)\n"
+        "        second = torch.ones(75_000_000)\n"
+        "        return (first[:1] + second[:1]).expand_as(task_vectors[0]).clone()\n"
+        "    return task_vectors[0]\n"
+    )
+    vectors = {"a.weight": task_vectors(), "b.bias": [t[0] for t in task_vectors()]}
+    with SandboxWorker(replace(LIMITS, wall_seconds_per_call=20.0, wall_seconds_per_probe=20.0)) as worker:
+        merged, diagnosis = worker.merge_model(code, vectors)
+    assert merged is None
+    assert diagnosis.status is Status.MEMORY
+    assert diagnosis.reason.startswith("b.bias:")
