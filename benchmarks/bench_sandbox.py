@@ -3,6 +3,7 @@
     python benchmarks/bench_sandbox.py                   # Qwen2.5-0.5B-shaped random MLP tensors
     python benchmarks/bench_sandbox.py --model DIR       # MLP shapes and dtype of an HF safetensors folder
     python benchmarks/bench_sandbox.py --dtype bfloat16 --algorithms ties
+    python benchmarks/bench_sandbox.py --like-for-like       # direct with the worker's heap settings too
 
 The full-model figure applies a benign merge function to every MLP tensor
 (k synthetic task vectors each) through SandboxWorker.merge_model and runs the
@@ -31,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox import SandboxLimits, SandboxWorker, check_source  # noqa: E402
+from sandbox.heap import RETAIN_ENV  # noqa: E402
 
 ALGORITHMS = {
     "task_arithmetic": """
@@ -242,7 +244,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="calls for the per-call overhead figures")
     parser.add_argument("--threads", type=int, help="torch threads here and in the worker (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path("bench_sandbox.json"))
+    parser.add_argument(
+        "--like-for-like", action="store_true",
+        help="run the direct side with the worker's heap settings too (sandbox.heap.RETAIN_ENV), so the ratio is "
+        "the sandbox's own overhead; without it, direct is a default Python process, as a user would run the code",
+    )
     args = parser.parse_args()
+    if args.like_for_like and any(os.environ.get(k) != v for k, v in RETAIN_ENV.items()):
+        # glibc reads its malloc settings once, at start-up: start again with them.
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **RETAIN_ENV})
 
     if args.model:
         shapes, model_dtype = mlp_shapes_from_model(args.model)
@@ -295,6 +305,7 @@ def main() -> None:
             # Other work on the machine moves both timings; the ratio is robust only when this is low.
             "load_average_before": load_before,
             "load_average_after": os.getloadavg(),
+            "direct_heap": "the worker's (RETAIN_ENV)" if args.like_for_like else "glibc defaults",
         },
         "worker_startup_s": startup_s,
         "per_call": overhead,
