@@ -1,7 +1,7 @@
 """Proposal modes at equal samples: `paper` at its best temperature against `evolve` with and without repair.
 
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
-        [--max-new-tokens 320] [--repair-attempts 2] [--parents 3]
+        [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--evolve-temperature T]
         [--archive RUN/archive.sqlite | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
 
@@ -130,6 +130,8 @@ class Bench:
                 chats = [repair_messages(NUM_EXPERTS, c) for c in failed]
                 failed = self.draw(arm, chats, "repair", batch_seed + round_, failed)
             batch_seed += 1000
+        ran = sum(c.executable for c in arm.candidates)
+        print(f"{name}: {ran}/{len(arm.candidates)} executable, {arm.seconds:.0f} s", flush=True)  # minutes an arm
         return arm
 
 
@@ -217,6 +219,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-new-tokens", type=int, default=320)
     parser.add_argument("--repair-attempts", type=int, default=2)
     parser.add_argument("--parents", type=int, default=3)
+    parser.add_argument(
+        "--evolve-temperature", type=float,
+        help="temperature of the evolve arms (default: the best paper temperature); parents anchor the code, so "
+        "evolve may need more heat than the plain prompt to write anything but a copy",
+    )
     parser.add_argument("--archive", type=Path, help="a run's archive.sqlite to take evolve's parents from")
     parser.add_argument("--experts", nargs="+", help="expert folders, to score the bench's own parents")
     parser.add_argument("--task", default="gsm8k")
@@ -240,10 +247,11 @@ def main(argv: list[str] | None = None) -> dict:
             pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
             parents = scored_parents(args, seed, list(pool.values())[: 2 * args.parents], bench.trivial)
         evolve_chat = evolve_messages(NUM_EXPERTS, parents) if parents else paper_chat
+        evolve_t = args.evolve_temperature or paper.temperature
         arms = [
             bench.run("paper+repair", paper.temperature, paper_chat, "paper", repair=True),
-            bench.run("evolve", paper.temperature, evolve_chat, "evolve", repair=False),
-            bench.run("evolve+repair", paper.temperature, evolve_chat, "evolve", repair=True),
+            bench.run("evolve", evolve_t, evolve_chat, "evolve", repair=False),
+            bench.run("evolve+repair", evolve_t, evolve_chat, "evolve", repair=True),
         ]
     grid_rows = [a.summary(bench.trivial) for a in grid]
     rows = [paper.summary(bench.trivial)] + [a.summary(bench.trivial) for a in arms]
@@ -257,7 +265,8 @@ def main(argv: list[str] | None = None) -> dict:
         "acceptance": acceptance(rows[0], rows[-1]),
     }
     print("temperature grid (paper):\n" + table(grid_rows))
-    print(f"\nat the best paper temperature {paper.temperature:g}, {args.samples} samples per arm:\n" + table(rows))
+    print(f"\nbest paper temperature {paper.temperature:g}, evolve at {evolve_t:g}, {args.samples} samples per arm:\n"
+          + table(rows))
     print("acceptance (evolve+repair vs best paper):", json.dumps(results["acceptance"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

@@ -49,7 +49,7 @@ def tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, **overrides) -> Disc
         "cascade": {"slices": [2, 4]},
         "selection": {"finalists": 2, "problems": 2},
         "preferences": {"top_fraction": 0.25, "bottom_fraction": 0.25, "carry_over": 1, "rejected_failure_share": 0.5},
-        "dpo": {"lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-3, "max_length": 2048},
+        "dpo": {"lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-3, "max_length": 3072},
         "test": {"limit": 3},
         "backend": {"batch_size": 8},
         "baselines": {"task_arithmetic": {"weight": [0.4]}},

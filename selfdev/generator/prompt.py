@@ -38,6 +38,16 @@ MLP weight matrix of the model.
 
 Rules (what the sandbox that runs your code allows):
 {api}
+{pitfalls}"""
+
+# The seed's most common runtime failures in benchmarks/bench_generator.py (72 paper-prompt samples at T 0.5-1.0,
+# 2026-12-02): an integer tensor updated in place with floats (7), a reduction over the list itself (7), a
+# many-element tensor turned into a number (2).
+PITFALLS = """- task_vectors is a Python list: stack it first (stacked = torch.stack(task_vectors)) to reduce over the
+  experts with dim=0; torch.sum(task_vectors, dim=0) fails.
+- Keep every tensor floating point: torch.tensor([1.0, 0.5]), not torch.tensor([1, 2]); an integer tensor
+  cannot take a float update in place.
+- float(x) and x.item() only work on one-element tensors.
 """
 
 PAPER_ASK = """
@@ -53,7 +63,7 @@ in one ```python code block, starting with `import torch`.
 
 def task_text(num_experts: int) -> str:
     """The problem and the rules, shared by every proposal kind."""
-    return TASK.format(k=num_experts, api=allowed_api())
+    return TASK.format(k=num_experts, api=allowed_api(), pitfalls=PITFALLS)
 
 
 def messages(user: str) -> list[dict[str, str]]:

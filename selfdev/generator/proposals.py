@@ -31,8 +31,9 @@ problems as accuracy [95% interval] n=problems:
 
 {parents}
 Write a new algorithm that scores higher: improve the best one, or combine ideas of several. Keep what
-works, change what limits it, and make sure it follows the rules. Reply with the complete code in one
-```python code block, starting with `import torch`.
+works, change what limits it, and make sure it follows the rules. Do not copy an algorithm above: a copy
+scores the same; change how the vectors are weighted, what is kept or dropped, or how they are combined.
+Reply with the complete code in one ```python code block, starting with `import torch`.
 """
 
 REPAIR_ASK = """
