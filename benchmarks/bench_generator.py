@@ -6,8 +6,9 @@
         [--out runs/bench/bench_generator.json]
 
 1. The plain `paper` prompt at every temperature of --grid, --samples replies each: its best temperature is the
-   one with the highest executable rate (ties: more distinct fingerprints). The grid is reported.
-2. At that temperature, with the same sampling seed and the same number of generator replies (--samples):
+   one with the most new functions (distinct executable ones that are not trivial; ties: the most executable).
+   The grid is reported.
+2. At that temperature (evolve: --evolve-temperature, if given), with the same sampling seed and the same number of generator replies (--samples):
    `evolve` (the prompt shows --parents scored parents) and `evolve` with repair (a failed candidate is shown
    with the sandbox's diagnosis and rewritten, up to --repair-attempts times; every repair is one of the
    --samples replies, so the arms cost the same number of samples).
@@ -17,8 +18,8 @@ distinct, non-trivial executable functions of the best paper temperature) on the
 problems of --task over --experts, with the loop's scorer.
 
 Per arm: executable rate with its 95% Wilson interval; distinct fingerprints among executable candidates, and
-per 100 samples; the share of trivial ones among the executable (a plain mean, one expert alone, zeros:
-probed like candidates, equal fingerprints); sandbox failure statuses; generated tokens and seconds (sampling and
+per 100 samples, and how many of them are new; the share of trivial ones among the executable (a plain mean,
+one expert alone, zeros, the prompt's own example: probed like candidates, equal fingerprints); sandbox failure statuses; generated tokens and seconds (sampling and
 probing, the generator loaded once) per executable candidate; the most common failure reasons. `acceptance` compares evolve+repair with the best
 paper setting on issue 19's bars. Results go to stdout (a table) and --out (JSON).
 """
@@ -78,6 +79,9 @@ class Arm:
             "executable_ci": list(rate.ci),
             "distinct_fingerprints": len(distinct),
             "distinct_per_100": 100 * len(distinct) / n if n else 0.0,
+            # Distinct functions that are none of the trivial ones: what discovery can actually score.
+            "new_distinct": len(distinct - set(trivial)),
+            "new_per_100": 100 * len(distinct - set(trivial)) / n if n else 0.0,
             "trivial_share": per_exec(sum(c.fingerprint in trivial for c in ran)),  # None: nothing ran
             "trivial": sorted({trivial[c.fingerprint] for c in ran if c.fingerprint in trivial}),
             "failures": failures,
@@ -96,6 +100,9 @@ class Bench:
         self.config = GeneratorConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
         self.screen = Screen(worker, merge_seed=MERGE_SEED)  # as the loop screens, without its real-parameter probes
         self.trivial = trivial_fingerprints(self.screen.probe, worker.limits.probe_k)
+        # Counted as trivial in the tables, not in parent selection (task arithmetic is evolve's first parent): the
+        # prompt's own example, which the loop recognises as the task arithmetic reference and never scores again.
+        self.counted_trivial = {**self.trivial, self.screen.probe(ONE_SHOT).fingerprint: "the prompt's example"}
         # One short warm-up generation, so the first grid point does not pay for the first call's setup.
         warm = self.config.model_copy(update={"max_new_tokens": 16})
         generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=SAMPLING_SEED)
@@ -135,12 +142,16 @@ class Bench:
         return arm
 
 
-def best_paper(grid: list[Arm]) -> Arm:
-    """The grid point with the most executable candidates; ties: the most distinct fingerprints."""
+def best_paper(grid: list[Arm], trivial: dict[str, str]) -> Arm:
+    """The grid point with the most new functions (distinct, executable, not trivial); ties: the most executable.
+
+    Not the executable rate alone: at low temperature the seed mostly copies the prompt's example, which runs,
+    and which a discovery run never scores (a control run at T 0.5 scored nothing new in two iterations).
+    """
 
     def key(arm: Arm) -> tuple[int, int]:
         ran = [c for c in arm.candidates if c.executable]
-        return len(ran), len({c.fingerprint for c in ran})
+        return len({c.fingerprint for c in ran} - set(trivial)), len(ran)
 
     return max(grid, key=key)
 
@@ -196,14 +207,14 @@ def _num(value: float | None, width: int, digits: int) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'arm':<22}{'T':>5}{'n':>5}  {'executable [95% CI]':<24}{'distinct':>9}{'/100':>7}{'trivial':>9}"
+    lines = [f"{'arm':<22}{'T':>5}{'n':>5}  {'executable [95% CI]':<24}{'distinct':>9}{'/100':>7}{'new':>5}{'trivial':>9}"
              f"{'tok/exec':>10}{'s/exec':>9}  failures"]
     for r in rows:
         ci = f"{r['executable_rate']:.2f} [{r['executable_ci'][0]:.2f}, {r['executable_ci'][1]:.2f}]"
         failures = ", ".join(f"{k} {v}" for k, v in sorted(r["failures"].items())) or "-"
         lines.append(
             f"{r['arm']:<22}{r['temperature']:>5.2f}{r['samples']:>5}  {ci:<24}{r['distinct_fingerprints']:>9}"
-            f"{r['distinct_per_100']:>7.1f}{_num(r['trivial_share'], 9, 2)}{_num(r['tokens_per_executable'], 10, 0)}"
+            f"{r['distinct_per_100']:>7.1f}{r['new_distinct']:>5}{_num(r['trivial_share'], 9, 2)}{_num(r['tokens_per_executable'], 10, 0)}"
             f"{_num(r['seconds_per_executable'], 9, 2)}  {failures}"
         )
     return "\n".join(lines)
@@ -240,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
         bench = Bench(args, backend, worker)
         paper_chat = generator_messages(NUM_EXPERTS)
         grid = [bench.run(f"paper T={t:g}", t, paper_chat, "paper", repair=False) for t in args.grid]
-        paper = best_paper(grid)
+        paper = best_paper(grid, bench.counted_trivial)
         if args.archive is not None:
             parents = parents_from_archive(args.archive, args.parents, bench.trivial)
         else:
@@ -253,8 +264,8 @@ def main(argv: list[str] | None = None) -> dict:
             bench.run("evolve", evolve_t, evolve_chat, "evolve", repair=False),
             bench.run("evolve+repair", evolve_t, evolve_chat, "evolve", repair=True),
         ]
-    grid_rows = [a.summary(bench.trivial) for a in grid]
-    rows = [paper.summary(bench.trivial)] + [a.summary(bench.trivial) for a in arms]
+    grid_rows = [a.summary(bench.counted_trivial) for a in grid]
+    rows = [paper.summary(bench.counted_trivial)] + [a.summary(bench.counted_trivial) for a in arms]
     results = {
         "seed": str(args.seed),
         "samples_per_arm": args.samples,

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from evals.backends.dtype import resolve_dtype
-from evals.backends.split_precision import SplitLinear, split, split_linears
+from evals.backends.split_precision import SplitLinear, split
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
