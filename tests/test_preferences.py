@@ -102,6 +102,24 @@ def test_scored_reference_code_is_chosen_when_nothing_generated_ran(tmp_path):
         assert {p.chosen_id for p in prefs.pairs} == {scored}
 
 
+def test_copies_of_a_reference_are_never_chosen(tmp_path):
+    # Measured in a control-arm run: chosen copies of the prompt's example against failures taught the generator to
+    # copy the example (11/12 against 4/12 without DPO), and nothing new.
+    with Archive(tmp_path / "a.sqlite") as archive:
+        ta = add_reference(archive, "task_arithmetic", 0.1, "def merge(task_vectors):\n    return task_vectors[0]\n")
+        copies = [archive.add(CandidateRecord(iteration=0, sample_index=i, status="ok", reply=f"copy {i}", prompt="[]",
+                                              dev=dev(0.1), duplicate_of=ta)) for i in range(2)]
+        failed = [add(archive, 0, 2 + i, None, status="runtime") for i in range(10)]
+        config = PreferenceConfig(top_fraction=0.25, bottom_fraction=0.25)
+        assert select_pairs(archive, 0, config).pairs == []  # and the references are no fallback: copies ran
+        allowed = select_pairs(archive, 0, config.model_copy(update={"chosen_copies": True})).pairs
+        assert {p.chosen_id for p in allowed} == set(copies) and {p.rejected_id for p in allowed} <= set(failed)
+        new = add(archive, 0, 12, 0.05)  # one new function, worse than the copies: chosen all the same
+        prefs = select_pairs(archive, 0, config)
+        assert {p.chosen_id for p in prefs.pairs} == {new}
+        assert set(copies).isdisjoint(p.chosen_id for p in prefs.pairs)
+
+
 def test_pairs_of_the_main_arms_samples_on_the_rejected_replys_prompt(tmp_path):
     with Archive(tmp_path / "a.sqlite") as archive:
         def put(index: int, score: float | None, prompt: str, **kw) -> int:

@@ -80,6 +80,11 @@ class PreferenceConfig(BaseModel):
     references_as_fallback: bool = Field(
         default=True, description="scored references with code are chosen when no generated candidate was scored"
     )
+    chosen_copies: bool = Field(
+        default=False, description="replies whose function is a reference's (task arithmetic: the prompt's own "
+        "example) may be chosen; with them chosen, DPO taught the embedded generator to copy the example "
+        "(executable 0.33 -> 0.92 against the control arm, not one new function)",
+    )
 
 
 class DPOSettings(TrainingSettings):
