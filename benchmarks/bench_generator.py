@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/bench_generator.json"))
     args = parser.parse_args(argv)
+    if any(t <= 0 for t in [*args.grid, *([] if args.evolve_temperature is None else [args.evolve_temperature])]):
+        parser.error("temperatures must be positive")
     if args.archive is None and not args.experts:
         parser.error("evolve needs scored parents: pass --archive (a run's archive) or --experts (to score its own)")
 
@@ -258,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
             pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
             parents = scored_parents(args, seed, list(pool.values())[: 2 * args.parents], bench.trivial)
         evolve_chat = evolve_messages(NUM_EXPERTS, parents) if parents else paper_chat
-        evolve_t = args.evolve_temperature or paper.temperature
+        evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
         arms = [
             bench.run("paper+repair", paper.temperature, paper_chat, "paper", repair=True),
             bench.run("evolve", evolve_t, evolve_chat, "evolve", repair=False),

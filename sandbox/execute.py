@@ -86,11 +86,12 @@ class Limiter:
     @contextmanager
     def applied(self, wall_seconds: float) -> Iterator[None]:
         unlimited = resource.RLIM_INFINITY
-        budget = self.limits.address_space_bytes
-        if heap.free_bytes() > budget // 4:
+        budget, kept = self.limits.address_space_bytes, heap.free_bytes()
+        if kept > budget // 4:
             heap.trim()
+            kept = heap.free_bytes()
         # Memory the heap kept free is reused without growing the address space: it counts against the budget.
-        resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + max(budget - heap.free_bytes(), 0), unlimited))
+        resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + max(budget - kept, 0), unlimited))
         cpu_budget = math.ceil(_cpu_seconds() + self.limits.cpu_seconds_per_call)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_budget, unlimited))
         signal.setitimer(signal.ITIMER_REAL, max(wall_seconds, 0.001))

@@ -42,8 +42,9 @@ DEBATE_PER_ANSWER = 1.75
 SFT_PROBES = 5.5  # the embedded recipe's three LoRA SFTs: 217 s (AVX512, 14 examples) where one probe took 40 s
 DPO_PROBES = 1.5  # one DPO step of the embedded default: 54 s
 SAMPLE_PER_PROBLEM = 1.25  # a 320-token reply costs about one evaluated problem's generation
-# Share of replies that run and are new, so the cascade scores them. The embedded generator at T 0.5 runs
-# 62-75% of its replies but most are duplicates (2 distinct of 24, bench_generator); at T 1.2 it ran 0-4 of 12.
+# Share of replies that run and are new, so the cascade scores them: an upper bound. At the embedded default
+# (T 0.8) bench_generator saw 3 new functions in 24 replies; most that run copy the prompt's example and reuse
+# its score. At T 1.2 it ran 0-4 of 12.
 EXECUTABLE_RATE = 0.25
 EXPERT_LOAD_SECONDS = 60.0
 

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from evals.backends.config import BackendConfig
 from selfdev.config.experts import MergeSetup
-from selfdev.config.loading import read_config, write_config
+from selfdev.config.loading import read_config
 
 GridValue = Union[bool, int, float, str]
 
@@ -70,6 +70,3 @@ class BaselinesConfig(MergeSetup):
     @classmethod
     def load(cls, path: str | Path) -> "BaselinesConfig":
         return read_config(cls, path)
-
-    def dump(self, path: Path) -> None:
-        write_config(self, path)

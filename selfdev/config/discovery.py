@@ -11,7 +11,7 @@ from evals.backends.config import BackendConfig
 from sandbox.limits import SandboxLimits
 from selfdev.config.baselines import MethodGrids
 from selfdev.config.experts import MergeSetup
-from selfdev.config.loading import read_config, write_config
+from selfdev.config.loading import read_config
 from selfdev.config.run import BudgetConfig, DistributedConfig, SelectionConfig, TestEvalConfig
 from selfdev.config.search import CascadeConfig, DPOSettings, GeneratorConfig, PreferenceConfig
 
@@ -44,6 +44,3 @@ class DiscoveryConfig(MergeSetup):
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "DiscoveryConfig":
         return read_config(cls, path, overrides)
-
-    def dump(self, path: Path) -> None:
-        write_config(self, path)

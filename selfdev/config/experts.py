@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from seeds.configfile import FilterSpec, TaskName
 from seeds.embedded import DEFAULT_SEED
+from selfdev.config.loading import write_config
 
 
 class SyntheticExperts(BaseModel):
@@ -74,3 +75,7 @@ class MergeSetup(BaseModel):
     experts: ExpertsSource = Field(description="the experts whose task vectors are merged")
     filter: FilterSpec = Field("mlp", description="tensors merged: mlp, all-linear, all or re:<pattern>")
     task: TaskName = Field("gsm8k", description="the task merges are scored on")
+
+    def dump(self, path: Path) -> None:
+        """The config as resolved (every default spelled out), atomically: a run's `config.yaml`."""
+        write_config(self, path)
