@@ -1,7 +1,7 @@
 """Proposal modes at equal samples: `paper` at its best temperature against `evolve` with and without repair.
 
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
-        [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--evolve-temperature T]
+        [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--evolve-temperature T]
         [--archive RUN/archive.sqlite | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
 
@@ -9,19 +9,22 @@
    one with the most new functions (distinct executable ones that are not trivial; ties: the most executable).
    The grid is reported.
 2. At that temperature (evolve: --evolve-temperature, if given), with the same sampling seed and the same number of generator replies (--samples):
-   `evolve` (the prompt shows --parents scored parents) and `evolve` with repair (a failed candidate is shown
+   `evolve` (each sample's prompt shows its own --parents of the --parent-pool best scored ones, and one direction
+   of change, as the loop asks) and `evolve` with repair (a failed candidate is shown
    with the sandbox's diagnosis and rewritten, up to --repair-attempts times; every repair is one of the
    --samples replies, so the arms cost the same number of samples).
 
-Parents: from a finished run's archive (--archive), else the bench scores its own pool (task arithmetic and the
-distinct, non-trivial executable functions of the best paper temperature) on the first --parent-problems dev
+Parents: from a finished run's archive (--archive), else the bench scores its own pool (the known algorithms an
+evolve run starts from, selfdev.generator.examples, and the distinct, non-trivial executable functions of the best
+paper temperature) on the first --parent-problems dev
 problems of --task over --experts, with the loop's scorer.
 
 Per arm: executable rate with its 95% Wilson interval; distinct fingerprints among executable candidates, and
 per 100 samples, and how many of them are new; the share of trivial ones among the executable (a plain mean,
 one expert alone, zeros, the prompt's own example: probed like candidates, equal fingerprints); sandbox failure statuses; generated tokens and seconds (sampling and
 probing, the generator loaded once) per executable candidate; the most common failure reasons. `acceptance` compares evolve+repair with the best
-paper setting on issue 19's bars. Results go to stdout (a table) and --out (JSON).
+paper setting on issue 19's bars. Results go to stdout (a table) and --out (JSON); every candidate (reply, status,
+fingerprint) goes to --out's `.candidates.jsonl`, an arm at a time as each finishes.
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ from selfdev import scores
 from selfdev.archive import Archive
 from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
-from selfdev.generator.proposals import evolve_messages, needs_repair, repair_messages, select_parents, trivial_fingerprints
+from selfdev.generator.examples import EXAMPLES
+from selfdev.generator.proposals import (
+    evolve_prompts,
+    needs_repair,
+    prompt_json,
+    repair_messages,
+    select_parents,
+    trivial_fingerprints,
+)
 from selfdev.generator.sampler import generate, generator_backend
 from selfdev.screen import Screen
 from selfdev.stages import CandidateRecord, Sample, record_of
@@ -59,7 +70,8 @@ class Arm:
     tokens: int = 0
     seconds: float = 0.0
 
-    def summary(self, trivial: dict[str, str]) -> dict:
+    def summary(self, trivial: dict[str, str], shown: frozenset[str] = frozenset()) -> dict:
+        """`shown`: fingerprints of the parents evolve shows; a copy of one is not new, though not trivial."""
         n = len(self.candidates)
         ran = [c for c in self.candidates if c.executable]
         distinct = {c.fingerprint for c in ran}
@@ -80,8 +92,9 @@ class Arm:
             "distinct_fingerprints": len(distinct),
             "distinct_per_100": 100 * len(distinct) / n if n else 0.0,
             # Distinct functions that are none of the trivial ones: what discovery can actually score.
-            "new_distinct": len(distinct - set(trivial)),
-            "new_per_100": 100 * len(distinct - set(trivial)) / n if n else 0.0,
+            "new_distinct": len(distinct - set(trivial) - shown),
+            "new_per_100": 100 * len(distinct - set(trivial) - shown) / n if n else 0.0,
+            "parent_copy_share": per_exec(sum(c.fingerprint in shown and c.fingerprint not in trivial for c in ran)),
             "trivial_share": per_exec(sum(c.fingerprint in trivial for c in ran)),  # None: nothing ran
             "trivial": sorted({trivial[c.fingerprint] for c in ran if c.fingerprint in trivial}),
             "failures": failures,
@@ -112,9 +125,9 @@ class Bench:
         start = time.perf_counter()
         replies = generate(self.backend, chats, self.config, temperature=arm.temperature, seed=seed)
         new = []
-        for i, (reply, tokens) in enumerate(replies):
+        for i, (chat, (reply, tokens)) in enumerate(zip(chats, replies)):
             parent = parents[i] if parents else None
-            sample = Sample(reply, proposal=proposal, parent_id=None if parent is None else parent.id)
+            sample = Sample(reply, prompt_json(chat), proposal, parent_id=None if parent is None else parent.id)
             c = record_of(0, len(arm.candidates), sample, self.screen.reply(reply)).with_id(len(arm.candidates))
             arm.candidates.append(c)
             arm.tokens += tokens
@@ -122,14 +135,15 @@ class Bench:
         arm.seconds += time.perf_counter() - start
         return new
 
-    def run(self, name: str, temperature: float, chat: list[dict], proposal: str, repair: bool) -> Arm:
-        """--samples replies: fresh ones from `chat`, and with `repair` up to --repair-attempts rounds of repairs
-        of each batch's failures, all within the same budget of samples."""
+    def run(self, name: str, temperature: float, chats: list[list[dict]], proposal: str, repair: bool) -> Arm:
+        """--samples replies: fresh ones from `chats` (one per fresh sample, in order), and with `repair` up to
+        --repair-attempts rounds of repairs of each batch's failures, all within the same budget of samples."""
         arm, budget = Arm(name, temperature), self.args.samples
         batch_seed = SAMPLING_SEED  # the same seeds in every arm: fresh batch b draws with seed 1000 * b
+        fresh = iter(chats)
         while len(arm.candidates) < budget:
             batch = min(self.args.batch, budget - len(arm.candidates))
-            failed = self.draw(arm, [chat] * batch, proposal, batch_seed)
+            failed = self.draw(arm, [next(fresh) for _ in range(batch)], proposal, batch_seed)
             for round_ in range(1, (self.args.repair_attempts if repair else 0) + 1):
                 failed = [c for c in failed if needs_repair(c)][: budget - len(arm.candidates)]
                 if not failed:
@@ -139,7 +153,19 @@ class Bench:
             batch_seed += 1000
         ran = sum(c.executable for c in arm.candidates)
         print(f"{name}: {ran}/{len(arm.candidates)} executable, {arm.seconds:.0f} s", flush=True)  # minutes an arm
+        self.keep(arm)
         return arm
+
+    def keep(self, arm: Arm) -> None:
+        """Append the arm's candidates to --out's `.candidates.jsonl` as soon as it is done: a crash later in the
+        bench keeps every finished arm, and the replies behind the table can be read."""
+        path = self.args.out.with_suffix(".candidates.jsonl")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            for c in arm.candidates:
+                row = {"arm": arm.name, "index": c.id, "proposal": c.proposal, "parent": c.parent_id,
+                       "status": c.status, "reason": c.reason, "fingerprint": c.fingerprint, "reply": c.reply}
+                f.write(json.dumps(row) + "\n")
 
 
 def best_paper(grid: list[Arm], trivial: dict[str, str]) -> Arm:
@@ -162,7 +188,8 @@ def parents_from_archive(path: Path, k: int, trivial: dict[str, str]) -> list[Ca
 
 
 def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial: dict[str, str]) -> list[CandidateRecord]:
-    """Task arithmetic and `pool` (code), scored on the first --parent-problems dev problems with the loop's scorer."""
+    """The known algorithms an evolve run starts from (task arithmetic, TIES, DARE, ...) and `pool` (code), scored on
+    the first --parent-problems dev problems with the loop's scorer."""
     from evals.data import resolve_data_dir
     from evals.tasks import get_task
     from selfdev.config import BackendConfig, CascadeConfig
@@ -179,13 +206,13 @@ def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial
     with SandboxWorker(spec.sandbox) as worker:
         scorer = spec.scorer(worker)
         try:
-            for i, code in enumerate([ONE_SHOT, *pool]):
+            for i, code in enumerate([*EXAMPLES.values(), *pool]):
                 probe = worker.probe(code, seed=MERGE_SEED)
                 candidate = CandidateRecord(0, i, probe.status.value, code=code, fingerprint=probe.fingerprint, id=i)
                 parents.append(candidate.scored("dev", scorer.cascade(code, None, full=True)))
         finally:
             scorer.inputs.close()
-    return select_parents(parents, args.parents, trivial)
+    return select_parents(parents, args.parent_pool, trivial)
 
 
 def acceptance(paper: dict, evolved: dict) -> dict:
@@ -198,6 +225,8 @@ def acceptance(paper: dict, evolved: dict) -> dict:
         "executable_rate_at_least_0.8": evolved["executable_rate"] >= 0.8,
         "distinct_per_100_at_least_2x": evolved["distinct_per_100"] >= 2 * paper["distinct_per_100"],
         "fewer_trivial": compare("trivial_share", lambda e, p: e < p),
+        # Stricter than the bar: distinct functions that are neither trivial nor a copy of a shown parent.
+        "new_per_100_at_least_2x": evolved["new_per_100"] >= 2 * paper["new_per_100"],
         "seconds_per_executable_at_most_1.5x": compare("seconds_per_executable", lambda e, p: e <= 1.5 * p),
     }
 
@@ -208,13 +237,14 @@ def _num(value: float | None, width: int, digits: int) -> str:
 
 def table(rows: list[dict]) -> str:
     lines = [f"{'arm':<22}{'T':>5}{'n':>5}  {'executable [95% CI]':<24}{'distinct':>9}{'/100':>7}{'new':>5}{'trivial':>9}"
-             f"{'tok/exec':>10}{'s/exec':>9}  failures"]
+             f"{'copies':>8}{'tok/exec':>10}{'s/exec':>9}  failures"]
     for r in rows:
         ci = f"{r['executable_rate']:.2f} [{r['executable_ci'][0]:.2f}, {r['executable_ci'][1]:.2f}]"
         failures = ", ".join(f"{k} {v}" for k, v in sorted(r["failures"].items())) or "-"
         lines.append(
             f"{r['arm']:<22}{r['temperature']:>5.2f}{r['samples']:>5}  {ci:<24}{r['distinct_fingerprints']:>9}"
-            f"{r['distinct_per_100']:>7.1f}{r['new_distinct']:>5}{_num(r['trivial_share'], 9, 2)}{_num(r['tokens_per_executable'], 10, 0)}"
+            f"{r['distinct_per_100']:>7.1f}{r['new_distinct']:>5}{_num(r['trivial_share'], 9, 2)}"
+            f"{_num(r['parent_copy_share'], 8, 2)}{_num(r['tokens_per_executable'], 10, 0)}"
             f"{_num(r['seconds_per_executable'], 9, 2)}  {failures}"
         )
     return "\n".join(lines)
@@ -229,7 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--grid", type=float, nargs="+", default=[0.5, 0.7, 0.9, 1.2])
     parser.add_argument("--max-new-tokens", type=int, default=320)
     parser.add_argument("--repair-attempts", type=int, default=2)
-    parser.add_argument("--parents", type=int, default=3)
+    parser.add_argument("--parents", type=int, default=3, help="parents shown in one evolve prompt")
+    parser.add_argument("--parent-pool", type=int, default=6, help="the best scored algorithms prompts draw from")
     parser.add_argument(
         "--evolve-temperature", type=float,
         help="temperature of the evolve arms (default: the best paper temperature); parents anchor the code, so "
@@ -248,26 +279,30 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("evolve needs scored parents: pass --archive (a run's archive) or --experts (to score its own)")
 
     seed = resolve_model(args.seed)
+    args.out.with_suffix(".candidates.jsonl").unlink(missing_ok=True)
     limits = SandboxLimits(spare_worker=False)
     with SandboxWorker(limits) as worker, generator_backend(seed, None, GeneratorConfig(batch_size=args.batch_size)) as backend:
         bench = Bench(args, backend, worker)
-        paper_chat = generator_messages(NUM_EXPERTS)
-        grid = [bench.run(f"paper T={t:g}", t, paper_chat, "paper", repair=False) for t in args.grid]
+        paper_chats = [generator_messages(NUM_EXPERTS)] * args.samples
+        grid = [bench.run(f"paper T={t:g}", t, paper_chats, "paper", repair=False) for t in args.grid]
         paper = best_paper(grid, bench.counted_trivial)
         if args.archive is not None:
-            parents = parents_from_archive(args.archive, args.parents, bench.trivial)
+            parents = parents_from_archive(args.archive, args.parent_pool, bench.trivial)
         else:
             pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
-            parents = scored_parents(args, seed, list(pool.values())[: 2 * args.parents], bench.trivial)
-        evolve_chat = evolve_messages(NUM_EXPERTS, parents) if parents else paper_chat
+            parents = scored_parents(args, seed, list(pool.values())[: args.parent_pool], bench.trivial)
+        evolve_chats = (
+            evolve_prompts(NUM_EXPERTS, parents, args.parents, args.samples, SAMPLING_SEED) if parents else paper_chats
+        )
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
         arms = [
-            bench.run("paper+repair", paper.temperature, paper_chat, "paper", repair=True),
-            bench.run("evolve", evolve_t, evolve_chat, "evolve", repair=False),
-            bench.run("evolve+repair", evolve_t, evolve_chat, "evolve", repair=True),
+            bench.run("paper+repair", paper.temperature, paper_chats, "paper", repair=True),
+            bench.run("evolve", evolve_t, evolve_chats, "evolve", repair=False),
+            bench.run("evolve+repair", evolve_t, evolve_chats, "evolve", repair=True),
         ]
-    grid_rows = [a.summary(bench.counted_trivial) for a in grid]
-    rows = [paper.summary(bench.counted_trivial)] + [a.summary(bench.counted_trivial) for a in arms]
+    shown = frozenset(p.fingerprint for p in parents if p.fingerprint)
+    grid_rows = [a.summary(bench.counted_trivial, shown) for a in grid]
+    rows = [paper.summary(bench.counted_trivial, shown)] + [a.summary(bench.counted_trivial, shown) for a in arms]
     results = {
         "seed": str(args.seed),
         "samples_per_arm": args.samples,

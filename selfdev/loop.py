@@ -41,6 +41,7 @@ from selfdev.dpo import fitting_pairs, train_dpo
 from selfdev.errors import UserError
 from selfdev.experts_record import record_experts
 from selfdev.experts_source import ExpertsSource, resolve_experts
+from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.prompt import ONE_SHOT
 from selfdev.isolated import run_isolated
 from selfdev.merging.baseline_results import read_tuned_baselines
@@ -177,17 +178,21 @@ class Discovery:
         )
 
     def score_references(self, executor: Executor, screen: Screen, recorder: Recorder) -> None:
-        """The seed itself (a candidate without code) and task arithmetic (the one-shot example), on every dev slice."""
+        """The seed itself (a candidate without code) and task arithmetic (the one-shot example), on every dev slice;
+        in `evolve` mode also the other known algorithms its first prompts show (selfdev.generator.examples)."""
         done = {c.name for c in self.archive.references()}
         jobs = []
         if "seed" not in done:
             jobs.append(ReferenceJob(reference(0, "seed")))
-        if "task_arithmetic" not in done:
-            screening = screen.code(ONE_SHOT)
+        examples = EXAMPLES if self.config.generator.mode == "evolve" else {"task_arithmetic": ONE_SHOT}
+        for index, (name, code) in enumerate(examples.items(), 1):
+            if name in done:
+                continue
+            screening = screen.code(code)
             if screening.passed:
-                jobs.append(ReferenceJob(reference(1, "task_arithmetic", screening), screening.checked))
+                jobs.append(ReferenceJob(reference(index, name, screening), screening.checked))
             else:
-                recorder.add(reference(1, "task_arithmetic", screening))
+                recorder.add(reference(index, name, screening))
         with LoopProgress.simple("references on search-dev", len(jobs)) as advance:
             for finished in run_jobs(executor, jobs):
                 row = recorder.add(finished.record)

@@ -1,9 +1,10 @@
 """What the generator is asked, per iteration: the prompt of the run's proposal mode, its arms, and repairs.
 
-- `paper` mode asks with the fixed one-shot prompt; `evolve` with the run's best
-  distinct, non-trivial algorithms so far as parents (selfdev.generator.proposals).
-  The prompt is built once per iteration, from the archive as it stands
-  when sampling starts, and every sample records it.
+- `paper` mode asks with the fixed one-shot prompt; `evolve` with parents drawn
+  from the run's best distinct, non-trivial algorithms so far, a prompt of its
+  own per sample (selfdev.generator.proposals). The prompts are built once per
+  iteration, from the archive as it stands when sampling starts, and every
+  sample records its own.
 - The `main` arm samples with the latest DPO adapter; with `generator.control`,
   a `control` arm samples as many replies from the generator without DPO, at
   the same temperature, prompt and seed, so the two differ only by DPO.
@@ -28,7 +29,7 @@ from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import generator_messages
 from selfdev.stages import CandidateRecord, Sample
 from selfdev.generator.proposals import (
-    evolve_messages,
+    evolve_prompts,
     needs_repair,
     prompt_json,
     repair_messages,
@@ -55,13 +56,14 @@ class Proposer:
         if not self.trivial:
             self.trivial = trivial_fingerprints(probe, probe_k)
 
-    def prompt(self, num_experts: int) -> tuple[str, Chat]:
-        """The proposal kind and prompt of a new sample, from the archive as it is now."""
+    def prompts(self, num_experts: int, n: int, seed: int) -> tuple[str, list[Chat]]:
+        """The proposal kind and the prompts of `n` new samples, from the archive as it is now."""
         if self.config.mode == "paper":
-            return "paper", generator_messages(num_experts)
-        pool = self.archive.candidates(kind=None)
-        parents = select_parents(pool, self.config.parents, self.trivial)
-        return "evolve", (evolve_messages(num_experts, parents) if parents else generator_messages(num_experts))
+            return "paper", [generator_messages(num_experts)] * n
+        pool = select_parents(self.archive.candidates(kind=None), self.config.parent_pool, self.trivial)
+        if not pool:
+            return "evolve", [generator_messages(num_experts)] * n
+        return "evolve", evolve_prompts(num_experts, pool, self.config.parents, n, seed)
 
     def arms(self, iteration: int) -> list[tuple[str, Path | None]]:
         adapter = self.run.latest_adapter(iteration)
@@ -77,17 +79,20 @@ class Proposer:
             paper = prompt_json(generator_messages(num_experts))
             return [s if s.prompt else replace(s, prompt=paper) for s in cached]
         temperature = self.config.temperature_at(iteration)
-        proposal, chat = self.prompt(num_experts)
-        n = self.config.samples_per_iteration
+        n, seed = self.config.samples_per_iteration, self.seed * 1000 + iteration
+        proposal, chats = self.prompts(num_experts, n, seed)
         samples = []
-        for arm, adapter in self.arms(iteration):
+        for arm, adapter in self.arms(iteration):  # every arm answers the same prompts
             self.log(f"iteration {iteration}: sampling {n} algorithms ({proposal}, {arm} arm) at T={temperature:.2f}")
             with LoopProgress.simple(f"sampling iteration {iteration} ({arm})", n) as advance:
                 replies = sample_replies(
-                    self.generator_path, adapter, [chat] * n, self.config, temperature=temperature,
-                    seed=self.seed * 1000 + iteration, progress=advance,
+                    self.generator_path, adapter, chats, self.config, temperature=temperature, seed=seed,
+                    progress=advance,
                 )
-            samples += [Sample(text, prompt_json(chat), proposal, arm, tokens=tokens) for text, tokens in replies]
+            samples += [
+                Sample(text, prompt_json(chat), proposal, arm, tokens=tokens)
+                for chat, (text, tokens) in zip(chats, replies)
+            ]
         write_samples(path, samples)
         return samples
 

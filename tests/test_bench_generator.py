@@ -74,6 +74,13 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     assert (repaired["repairs"], repaired["repairs_executable"], repaired["executable"]) == (1, 1, 3)
     assert repaired["distinct_fingerprints"] == 2 and repaired["tokens_per_executable"] > 0
     assert set(results["acceptance"]) == {"executable_rate_at_least_0.8", "distinct_per_100_at_least_2x",
-                                          "fewer_trivial", "seconds_per_executable_at_most_1.5x"}
+                                          "fewer_trivial", "seconds_per_executable_at_most_1.5x",
+                                          "new_per_100_at_least_2x"}
     assert results["acceptance"]["fewer_trivial"] is True
     assert any("failed in the sandbox" in chat[-1]["content"] and "import os" in chat[-1]["content"] for chat in prompts)
+    # Every candidate was kept as its arm finished, reply and status with it.
+    kept = [json.loads(line) for line in out.with_suffix(".candidates.jsonl").read_text().splitlines()]
+    assert len(kept) == 4 * 5 and {r["arm"] for r in kept} == {"paper T=0.7", "paper T=1", *arms}
+    assert sum(r["status"] == "ok" for r in kept if r["arm"] == "evolve+repair") == 3
+    # GOOD and FIXED are neither trivial nor a copy of the shown parent (task arithmetic, also the example).
+    assert repaired["parent_copy_share"] == 0.0

@@ -9,11 +9,15 @@ import pytest
 
 from sandbox import SandboxLimits, SandboxWorker, check_source
 from selfdev.generator.allowed import allowed_api, shown_names
+from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.prompt import ONE_SHOT, extract_code, generator_messages
 from selfdev.stages import CandidateRecord
 from selfdev.generator.proposals import (
+    DIRECTIONS,
+    REPAIR_NOTE,
     diagnosis_text,
     evolve_messages,
+    evolve_prompts,
     needs_repair,
     repair_messages,
     select_parents,
@@ -54,6 +58,62 @@ def test_no_usable_function_is_no_code():
     assert extract_code(two_required) is None
     keyword_required = "```python\ndef combine(task_vectors, *, weights):\n    return task_vectors[0]\n```"
     assert extract_code(keyword_required) is None
+
+
+DEMO_REPLY = """```python
+import torch
+
+SCALE = 0.5
+NOISE = torch.randn(3)
+
+def merge(task_vectors):
+    # per-element mean, scaled
+    return SCALE * torch.stack(task_vectors).mean(dim=0)
+
+# Example usage:
+task_vectors = [torch.randn(4) for _ in range(3)]
+result = merge(task_vectors)
+print(result)
+
+if __name__ == "__main__":
+    print(merge(task_vectors))
+```"""
+
+
+def test_example_usage_around_the_function_is_dropped(worker):
+    code = extract_code(DEMO_REPLY)
+    assert code == (
+        "import torch\n\nSCALE = 0.5\n\ndef merge(task_vectors):\n    # per-element mean, scaled\n"
+        "    return SCALE * torch.stack(task_vectors).mean(dim=0)\n"
+    )
+    # As written, the script's `__name__` is refused by the policy; without it the algorithm runs.
+    raw = DEMO_REPLY.split("```python\n")[1].split("```")[0]
+    assert not check_source(raw).ok
+    assert worker.probe(code, seed=0).ok
+
+
+def test_code_without_a_script_is_kept_exactly_and_unparsable_code_is_left_for_the_sandbox():
+    assert extract_code(f"```python\n{ONE_SHOT}```") == ONE_SHOT
+    broken = "import torch\n\ndef merge(task_vectors):\n    return torch.stack(task_vectors\nprint(1)\n"
+    assert extract_code(f"```python\n{broken}```") == broken
+
+
+def test_a_global_a_helper_reads_is_kept_and_a_class_stays_for_the_policy_to_refuse():
+    reply = """```python
+import torch
+EPS = 1e-8
+class Helper:
+    pass
+
+def unit(t):
+    return t / (t.norm() + EPS)
+
+def merge(task_vectors):
+    return torch.stack([unit(t) for t in task_vectors]).mean(dim=0)
+```"""
+    code = extract_code(reply)
+    assert "EPS = 1e-8" in code and "class Helper" in code
+    assert check_source(code).status.value == "policy"
 
 
 # -- the allowed API, evolve and repair prompts ------------------------------------------------
@@ -105,17 +165,40 @@ def test_parents_are_the_best_distinct_non_trivial_ones():
     user = evolve_messages(3, parents)[1]["content"]
     assert parents[0].code.rstrip() in user and parents[0].dev.describe() in user and "n=20" in user
     assert user.index("return 0.4 *") < user.index("return 0.2 *")  # best first
-    assert "combine" in user and "scores higher" in user
+    assert DIRECTIONS[-1] in user and "scores higher" in user
 
 
-def test_repair_prompt_shows_code_status_reason_and_line():
+def test_every_evolve_sample_gets_its_own_parents_and_direction_reproducibly():
+    pool = [scored(i, 0.5 - i / 100, f"f{i}") for i in range(5)]  # ranked, best first
+    prompts = evolve_prompts(3, pool, shown=2, n=8, seed=7)
+    assert prompts == evolve_prompts(3, pool, shown=2, n=8, seed=7)  # a resumed run asks the same
+    assert prompts != evolve_prompts(3, pool, shown=2, n=8, seed=8)
+    users = [p[1]["content"] for p in prompts]
+    for i, user in enumerate(users):
+        assert DIRECTIONS[i % len(DIRECTIONS)] in user
+        shown = [j for j, p in enumerate(pool) if p.code.rstrip() in user]
+        assert len(shown) == 2 and user.index(pool[shown[0]].code.rstrip()) < user.index(pool[shown[1]].code.rstrip())
+    assert len({tuple(j for j, p in enumerate(pool) if p.code.rstrip() in u) for u in users}) > 1
+    # A pool smaller than `shown`: every prompt shows all of it.
+    assert all(pool[0].code.rstrip() in p[1]["content"] for p in evolve_prompts(3, pool[:1], shown=2, n=3, seed=0))
+
+
+def test_repair_asks_the_failed_request_again_with_the_diagnosis():
     code = "import torch\n\ndef merge(task_vectors):\n    x = torch.load('w')\n    return x\n"
-    failed = CandidateRecord(0, 3, "policy", code=code, reason="torch.load is not in the allow-list", line=4)
+    evolve = json.dumps(evolve_messages(3, [scored(1, 0.4, "a")], DIRECTIONS[0]))
+    failed = CandidateRecord(0, 3, "policy", code=code, reason="torch.load is not in the allow-list", line=4, prompt=evolve)
     assert needs_repair(failed) and not needs_repair(CandidateRecord(0, 4, "no_code"))
     assert not needs_repair(CandidateRecord(0, 5, "ok", code=code))
     assert diagnosis_text(failed) == "policy: torch.load is not in the allow-list\nat line 4: `x = torch.load('w')`"
-    user = repair_messages(3, failed)[1]["content"]
-    assert code in user and diagnosis_text(failed) in user and json.dumps(repair_messages(3, failed))
+    chat = repair_messages(3, failed)
+    asked = json.loads(evolve)
+    assert chat[:-1] == asked[:-1] and chat[-1]["content"].startswith(asked[-1]["content"])
+    assert chat[-1]["content"].endswith(REPAIR_NOTE.format(diagnosis=diagnosis_text(failed)))
+    # The failed function itself is not shown (the seed copies it): only the line the diagnosis names.
+    assert "return x" not in chat[-1]["content"]
+    # A candidate that kept no prompt answered the paper prompt.
+    bare = CandidateRecord(0, 3, "runtime", code=code, reason="boom")
+    assert repair_messages(3, bare)[-1]["content"].startswith(generator_messages(3)[-1]["content"])
 
 
 def test_trivial_merges_are_recognised_by_fingerprint(worker):
@@ -124,3 +207,10 @@ def test_trivial_merges_are_recognised_by_fingerprint(worker):
     rewritten_mean = "import torch\n\ndef merge(task_vectors):\n    return sum(task_vectors) / len(task_vectors)\n"
     assert trivial.get(worker.probe(rewritten_mean).fingerprint) == "mean"
     assert worker.probe(ONE_SHOT).fingerprint not in trivial
+
+
+def test_known_algorithms_run_in_the_sandbox_and_differ(worker):
+    verdicts = {name: worker.probe(code, seed=0) for name, code in EXAMPLES.items()}
+    assert all(v.ok for v in verdicts.values()), {n: v.reason for n, v in verdicts.items() if not v.ok}
+    assert len({v.fingerprint for v in verdicts.values()}) == len(EXAMPLES)
+    assert EXAMPLES["task_arithmetic"] == ONE_SHOT

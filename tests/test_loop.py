@@ -10,6 +10,7 @@ import pytest
 from selfdev.archive import Archive
 from selfdev.candidates import CandidateQueue
 from selfdev.config import DiscoveryConfig
+from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.prompt import ONE_SHOT
 from selfdev.generator.sampler import write_samples
 from selfdev.loop import discover
@@ -192,8 +193,9 @@ def canned_generator(monkeypatch) -> list[list[dict]]:
 
 
 def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_expert_dirs, monkeypatch):
+    # One parent a prompt: the tiny tokenizer's prompts must leave room for a reply within dpo.max_length.
     generator = {"samples_per_iteration": 4, "max_new_tokens": 16, "batch_size": 8, "mode": "evolve",
-                 "repair_attempts": 2, "control": True}
+                 "repair_attempts": 2, "control": True, "parents": 1}
     config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, generator=generator, baselines={})
     run = RunDir(tmp_path / "run")
     seen = canned_generator(monkeypatch)
@@ -206,15 +208,22 @@ def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_ex
         assert [it0[i].proposal for i in (0, 5, 6, 10)] == ["evolve", "repair", "repair", "repair"]
         assert (it0[5].parent_id, it0[5].status, it0[6].parent_id, it0[10].parent_id) == (it0[1].id, "ok", it0[2].id, it0[6].id)
         repair_prompt = json.loads(it0[5].prompt)[-1]["content"]
-        assert it0[1].code in repair_prompt and "import of 'os' is not allowed" in repair_prompt
-        # Before anything generated was scored, the evolve prompt's parent is the scored task arithmetic reference.
-        assert "Algorithm 1 (accuracy" in it0[0].prompt and "scale = 0.4" in it0[0].prompt
+        assert "import of 'os' is not allowed" in repair_prompt
+        assert repair_prompt.startswith(json.loads(it0[1].prompt)[-1]["content"])  # the request it failed, again
+        # Before anything generated was scored, the evolve prompts' parents are the scored known algorithms.
+        references = {c.name: c for c in archive.references()}
+        assert set(references) == {"seed", *EXAMPLES} and all(c.dev is not None for c in references.values())
+        assert "Algorithm 1 (accuracy" in it0[0].prompt
+        asked = [json.loads(it0[i].prompt)[-1]["content"] for i in range(4)]
+        assert all(sum(code.rstrip() in a for code in EXAMPLES.values()) == 1 for a in asked)
         it1 = archive.candidates(1)
         main = [c for c in it1 if c.arm == "main" and c.proposal != "repair"]
         control = [c for c in it1 if c.arm == "control" and c.proposal != "repair"]
         assert len(main) == len(control) == 4
         assert {c.generator for c in main} == {"iter-0"} and {c.generator for c in control} == {""}
-        assert main[0].prompt == control[0].prompt and "0.3 * torch.stack" in main[0].prompt  # iteration 0's best
+        # The arms answer the same prompts, one of its own per sample (its parents and direction of change).
+        assert [c.prompt for c in main] == [c.prompt for c in control] and len({c.prompt for c in main}) == 4
+        assert any("0.3 * torch.stack" in c.prompt for c in main)  # iteration 0's best among the parents
         repairs = {c.sample_index: c for c in it1 if c.proposal == "repair"}
         assert sorted(repairs)[:4] == [9, 10, 13, 14]  # width 8: main 1, 2 and control 5, 6
         assert {repairs[13].arm, repairs[14].arm} == {"control"}

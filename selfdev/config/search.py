@@ -32,7 +32,11 @@ class GeneratorConfig(BaseModel):
         "paper", description="paper: the fixed one-shot prompt; evolve: the prompt shows `parents` of the run's "
         "best, distinct algorithms",
     )
-    parents: int = Field(3, ge=1, description="evolve: scored, distinct, non-trivial parents shown in the prompt")
+    parents: int = Field(3, ge=1, description="evolve: parents shown in one prompt, drawn from the parent pool")
+    parent_pool: int = Field(
+        6, ge=1, description="evolve: the run's best scored, distinct, non-trivial algorithms each prompt draws its "
+        "parents from (a prompt of its own per sample)",
+    )
     repair_attempts: int = Field(
         0, ge=0, description="rounds in which a failed candidate is shown with the sandbox's diagnosis and rewritten"
     )

@@ -93,15 +93,15 @@ def extract_code(reply: str) -> str | None:
     blocks = [b.strip() for b in _FENCE.findall(reply)]
     for block in blocks:
         if re.search(r"^\s*def\s+merge\s*\(", block, re.MULTILINE):
-            return block + "\n"
+            return without_demo(block + "\n")
     try:
         tree = ast.parse(reply)
     except SyntaxError:
         tree = None
     if tree is not None and any(isinstance(n, ast.FunctionDef) and n.name == "merge" for n in tree.body):
-        return reply.strip() + "\n"
+        return without_demo(reply.strip() + "\n")
     for source in blocks or [reply.strip()]:
-        aliased = _alias_entry_point(source)
+        aliased = _alias_entry_point(without_demo(source + "\n"))
         if aliased is not None:
             return aliased
     return None
@@ -127,3 +127,60 @@ def _alias_entry_point(source: str) -> str | None:
     if required != 1 or any(default is None for default in args.kw_defaults):
         return None
     return f"{source}\n\n\ndef merge(task_vectors):\n    return {entry.name}(task_vectors)\n"
+
+
+# Top-level statements that only a script runs: an example call, a printout, a `__main__` block, a loop.
+_DEMO = (ast.Expr, ast.If, ast.For, ast.While, ast.With, ast.Try)
+
+
+def without_demo(source: str) -> str:
+    """`source` without the script around the algorithm: what `merge` cannot reach is dropped.
+
+    The seed often follows its function with example usage (`task_vectors = [torch.randn(4)]`,
+    `print(merge(task_vectors))`, an `if __name__ == "__main__":` block). The sandbox would run it when
+    it loads the module, on made-up inputs, and report that script's failure as the algorithm's
+    (in two control runs a quarter of the failures were such scripts). Kept: imports, functions,
+    classes (so the policy still refuses them by name), the module docstring and the top-level
+    assignments a function reads. Code that does not parse is returned unchanged, for the sandbox
+    to diagnose.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    read = set().union(*(_globals_read(fn) for fn in tree.body if isinstance(fn, (ast.FunctionDef, ast.ClassDef))))
+
+    def kept(i: int, node: ast.stmt) -> bool:
+        if i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            return True  # the module docstring
+        if isinstance(node, _DEMO):
+            return False
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            return any(isinstance(n, ast.Name) and n.id in read for t in targets for n in ast.walk(t))
+        return True
+
+    dropped = [node for i, node in enumerate(tree.body) if not kept(i, node)]
+    if not dropped:
+        return source  # the code exactly as written
+    # Cut by lines rather than `ast.unparse`, so what is kept stays as written, comments included.
+    lines = source.splitlines()
+    cut: set[int] = set()
+    for node in dropped:
+        first = node.lineno - 1
+        while first > 0 and lines[first - 1].lstrip().startswith("#"):
+            first -= 1  # the comment that introduces the script ("# Example usage:")
+        cut.update(range(first, node.end_lineno))
+    kept_text = "\n".join(line for i, line in enumerate(lines) if i not in cut)
+    return re.sub(r"\n{3,}", "\n\n\n", kept_text).strip() + "\n"
+
+
+def _globals_read(definition: ast.FunctionDef | ast.ClassDef) -> set[str]:
+    """Names `definition` reads that it does not bind itself (arguments, assignments): the globals it needs."""
+    bound, loaded = set(), set()
+    for node in ast.walk(definition):
+        if isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+    return loaded - bound

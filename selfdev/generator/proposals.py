@@ -1,25 +1,30 @@
 """Proposal kinds beyond the paper's fixed prompt: `evolve` (parents from the archive) and repair.
 
-- evolve: the prompt shows a few parents, the best of the run so far by the one
-  ranking (`selfdev.scores.ranked`), one per fingerprint, none of them trivial
-  (a plain mean, one expert alone, zeros), each with its search-dev score and
-  n, and asks for an improvement or a recombination (FunSearch, OpenEvolve).
-  Before anything was scored, the scored references with code stand in.
-- repair: a candidate the sandbox refused or that failed when run is shown
-  to the generator with the sandbox's diagnosis (status, reason, the line),
-  and the generator writes a fixed version (ShinkaEvolve retries failed
-  patches with the error). A repair is a candidate of its own, linked to
-  the candidate it repairs.
+- evolve: the prompt shows a few parents drawn from the best of the run so far
+  by the one ranking (`selfdev.scores.ranked`), one per fingerprint, none of
+  them trivial (a plain mean, one expert alone, zeros), each with its
+  search-dev score and n, and asks for an improvement or a recombination
+  (FunSearch, OpenEvolve). Every sample gets its own prompt: its own draw of
+  parents from the pool and one of a few directions of change (`DIRECTIONS`,
+  taken in turn), because one prompt sampled n times gives a small model
+  the same few programs n times (AlphaEvolve and OpenEvolve vary the prompt
+  per sample for the same reason). Before anything was scored, the scored
+  references with code stand in.
+- repair: the request a candidate failed (the sandbox refused it or it failed
+  when run) is asked again with the sandbox's diagnosis (status, reason, the
+  failing line) added (ShinkaEvolve retries failed patches with the error).
+  A repair is a candidate of its own, linked to the candidate it repairs.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from typing import Callable, Iterable
 
 from sandbox import Diagnosis, Status
 from selfdev import scores
-from selfdev.generator.prompt import messages, task_text
+from selfdev.generator.prompt import generator_messages, messages, task_text
 from selfdev.stages import CandidateRecord
 
 # Failures a repair can address: the static gate refused it, it raised, ran out of time or returned a bad tensor.
@@ -30,21 +35,27 @@ Here are algorithms already tried on this problem, best first, with their accura
 problems as accuracy [95% interval] n=problems:
 
 {parents}
-Write a new algorithm that scores higher: improve the best one, or combine ideas of several. Keep what
-works, change what limits it, and make sure it follows the rules. Do not copy an algorithm above: a copy
-scores the same; change how the vectors are weighted, what is kept or dropped, or how they are combined.
+Write a new algorithm that scores higher. {direction} Keep what works and make sure it follows the rules.
+Do not copy an algorithm above: a copy scores the same.
 Reply with the complete code in one ```python code block, starting with `import torch`.
 """
 
-REPAIR_ASK = """
-This merge function failed in the sandbox:
-```python
-{code}```
+# The directions of change an evolve prompt asks for, one per sample in turn: the operations model-merging
+# methods differ by (weighting, trimming, sign election, rescaling) and recombination.
+DIRECTIONS = (
+    "Change how the task vectors are weighted: for example by their norms, by how much they agree, or per element.",
+    "Drop what interferes: keep only the largest-magnitude entries of each task vector (or those that agree in "
+    "sign across experts) and zero the rest.",
+    "Resolve sign conflicts: decide a sign per element from the experts, then combine only the values that agree "
+    "with it.",
+    "Combine the ideas of two of the algorithms above into one.",
+    "Rescale the merged vector: for example so that its norm matches the task vectors' norms, or per element.",
+    "Improve the best algorithm above: change one step of it that limits its accuracy.",
+)
 
-Diagnosis: {diagnosis}
-
-Write a fixed version that does the same thing within the rules. Reply with the complete code in one
-```python code block, starting with `import torch`.
+REPAIR_NOTE = """
+An earlier reply to this request failed in the sandbox. {diagnosis}
+Do not repeat that mistake: write a version that follows the rules and runs.
 """
 
 # Merges that change nothing worth evaluating, as source: probed like candidates, their fingerprints mark copies.
@@ -83,13 +94,24 @@ def select_parents(pool: Iterable[CandidateRecord], k: int, trivial: Iterable[st
     return parents
 
 
-def evolve_messages(num_experts: int, parents: list[CandidateRecord]) -> list[dict[str, str]]:
-    """The `evolve` proposal: the task, the rules, and `parents` with their scores."""
+def evolve_messages(num_experts: int, parents: list[CandidateRecord], direction: str = DIRECTIONS[-1]) -> list[dict[str, str]]:
+    """The `evolve` proposal: the task, the rules, `parents` with their scores, and a direction of change."""
     shown = "\n".join(
         f"Algorithm {i} (accuracy {p.dev.describe()}):\n```python\n{p.code.rstrip()}\n```\n"
         for i, p in enumerate(parents, 1)
     )
-    return messages(task_text(num_experts) + EVOLVE_ASK.format(parents=shown))
+    return messages(task_text(num_experts) + EVOLVE_ASK.format(parents=shown, direction=direction))
+
+
+def evolve_prompts(num_experts: int, pool: list[CandidateRecord], shown: int, n: int, seed: int) -> list[list[dict[str, str]]]:
+    """`n` evolve prompts: each shows its own `shown` parents drawn from `pool` (ranked, best first; they keep
+    that order) and the next of `DIRECTIONS`; the same `seed` gives the same prompts (a resumed run's)."""
+    rng = random.Random(seed)
+    prompts = []
+    for i in range(n):
+        picked = sorted(rng.sample(range(len(pool)), min(shown, len(pool))))
+        prompts.append(evolve_messages(num_experts, [pool[j] for j in picked], DIRECTIONS[i % len(DIRECTIONS)]))
+    return prompts
 
 
 def diagnosis_text(candidate: CandidateRecord) -> str:
@@ -102,8 +124,18 @@ def diagnosis_text(candidate: CandidateRecord) -> str:
 
 
 def repair_messages(num_experts: int, failed: CandidateRecord) -> list[dict[str, str]]:
-    code = (failed.code or "").rstrip() + "\n"
-    return messages(task_text(num_experts) + REPAIR_ASK.format(code=code, diagnosis=diagnosis_text(failed)))
+    """The request `failed` answered (its own prompt; the paper prompt if it kept none), with the diagnosis added.
+
+    Not its whole code: shown the failed function and asked for a fixed version, the 0.5B seed writes the same
+    function again (1 of 24 ran, four common failures x 6 samples at T 0.8, 2026-12-02, with the diagnosis
+    and with the failing line marked; 0 of 48 repairs ran in three bench_generator runs). Asked again with
+    the failure named, 18 of the same 24 ran. The diagnosis keeps the failing line (its status, reason and
+    line), which is what a fix needs.
+    """
+    chat = json.loads(failed.prompt) if failed.prompt else generator_messages(num_experts)
+    *head, last = chat
+    note = REPAIR_NOTE.format(diagnosis=diagnosis_text(failed))
+    return [*head, {**last, "content": last["content"] + note}]
 
 
 def needs_repair(candidate: CandidateRecord) -> bool:
