@@ -300,9 +300,12 @@ def main(argv: list[str] | None = None) -> dict:
             bench.run("evolve", evolve_t, evolve_chats, "evolve", repair=False),
             bench.run("evolve+repair", evolve_t, evolve_chats, "evolve", repair=True),
         ]
+    # Only the evolve arms were shown the parents; the paper arms' own finds are among them, and are new there.
     shown = frozenset(p.fingerprint for p in parents if p.fingerprint)
-    grid_rows = [a.summary(bench.counted_trivial, shown) for a in grid]
-    rows = [paper.summary(bench.counted_trivial, shown)] + [a.summary(bench.counted_trivial, shown) for a in arms]
+    grid_rows = [a.summary(bench.counted_trivial) for a in grid]
+    rows = [paper.summary(bench.counted_trivial)] + [
+        a.summary(bench.counted_trivial, shown if a.name.startswith("evolve") else frozenset()) for a in arms
+    ]
     results = {
         "seed": str(args.seed),
         "samples_per_arm": args.samples,

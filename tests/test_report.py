@@ -174,6 +174,7 @@ def test_proposal_rows_per_kind_and_arm_with_repair_success(tmp_path: Path):
     with Archive(run / "archive.sqlite") as archive:
         archive.add(scored(0, 0, 0.3, fingerprint="a", proposal="evolve"))
         archive.add(scored(0, 1, 0.2, fingerprint="a", proposal="evolve"))  # same function: one distinct
+        archive.add(CandidateRecord(-1, 1, "ok", kind="reference", name="task_arithmetic", code=CODE, fingerprint="a"))
         broken = archive.add(CandidateRecord(0, 2, "policy", code=CODE, proposal="evolve"))
         hopeless = archive.add(CandidateRecord(0, 3, "syntax", code="def merge(:", proposal="evolve"))
         archive.add(CandidateRecord(0, 4, "runtime", code=CODE, proposal="evolve", arm="control"))
@@ -186,11 +187,12 @@ def test_proposal_rows_per_kind_and_arm_with_repair_success(tmp_path: Path):
     assert list(rows) == [("evolve", "control"), ("evolve", "main"), ("repair", "main")]
     main = rows["evolve", "main"]
     assert (main.sampled, main.distinct, main.failures, main.repaired) == (4, 1, {"policy": 1, "syntax": 1}, None)
+    assert main.copies == 2  # both compute the reference's function
     assert main.executable.value == pytest.approx(0.5) and main.executable.n == 4
     assert main.median_dev.value == pytest.approx(0.25) and main.median_dev.n == 2
     assert rows["evolve", "control"].executable.value == 0
     repair = rows["repair", "main"]
-    assert (repair.sampled, repair.distinct) == (3, 1)
+    assert (repair.sampled, repair.distinct, repair.copies) == (3, 1, 0)
     # Two candidates were repaired (the second twice); one of them now runs.
     assert repair.repaired.value == pytest.approx(0.5) and repair.repaired.n == 2
     index = write_report(run)

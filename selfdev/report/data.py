@@ -49,6 +49,7 @@ class ProposalRow:
     sampled: int
     executable: Estimate  # share the sandbox ran, with its Wilson interval
     distinct: int  # distinct fingerprints among the executable ones
+    copies: int  # executable ones that compute a reference's function (the prompt's example, a known algorithm)
     failures: dict[str, int]  # status -> count, for candidates that did not run
     repaired: Estimate | None  # repairs: share of the repaired candidates that some repair made run
     median_dev: Estimate  # median first-slice accuracy of the measured ones (DPO arm against the control arm)
@@ -154,7 +155,9 @@ def _repair_success(repairs: list[CandidateRecord], everything: dict[int, Candid
     return scores.rate(sum(roots.values()), len(roots))
 
 
-def _proposal_rows(iteration: int, pool: list[CandidateRecord], slices: list[int]) -> list[ProposalRow]:
+def _proposal_rows(
+    iteration: int, pool: list[CandidateRecord], slices: list[int], references: set[str]
+) -> list[ProposalRow]:
     everything = {c.id: c for c in pool}
     rows = []
     for proposal, arm in sorted({(c.proposal, c.arm) for c in pool}, key=lambda k: (k[0] == "repair", k)):
@@ -168,6 +171,7 @@ def _proposal_rows(iteration: int, pool: list[CandidateRecord], slices: list[int
                 sampled=len(group),
                 executable=scores.rate(len(executable), len(group)),
                 distinct=len({c.fingerprint for c in executable if c.fingerprint}),
+                copies=sum(c.fingerprint in references for c in executable),
                 failures=_failures(group),
                 repaired=_repair_success(group, everything) if proposal == "repair" else None,
                 median_dev=scores.median_estimate(_first_slice([c for c in group if _measured(c)], slices)),
@@ -263,6 +267,7 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
     measured = [c for c in generated if _measured(c)]
     first = [c.dev.prefix(slices[0]) for c in measured] if slices else []
     references = [_row(c) for c in everything if c.kind == "reference"]
+    reference_fingerprints = {c.fingerprint for c in everything if c.kind == "reference" and c.fingerprint}
     baselines = [_row(c) for c in everything if c.kind == "baseline"]
     top = [_row(c) for c in scores.ranked(measured)[:top_k]]
     tested = references + baselines + [_row(c) for c in generated if c.id == selected]
@@ -274,7 +279,10 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
         task=config.task if config else None,
         slices=slices,
         iterations=rows,
-        proposals=[row for i in iterations for row in _proposal_rows(i, [c for c in generated if c.iteration == i], slices)],
+        proposals=[
+            row for i in iterations
+            for row in _proposal_rows(i, [c for c in generated if c.iteration == i], slices, reference_fingerprints)
+        ],
         references=references,
         baselines=baselines,
         baseline_evaluations=_baseline_evaluations(run, config.shared_dir if config else None),

@@ -46,15 +46,17 @@ def iteration_cells(summary: RunSummary) -> Cells:
 
 
 def proposal_cells(summary: RunSummary) -> Cells:
-    """Per iteration, proposal kind and arm: how often the generator's code ran, how varied it was, repairs."""
+    """Per iteration, proposal kind and arm: how often the generator's code ran, how varied it was (copies: runs of a
+    reference's function, the prompt's example above all), repairs."""
     first = f"median dev@{summary.slices[0]}" if summary.slices else "median first slice"
-    headers = ["iteration", "proposal", "arm", "sampled", "executable", "distinct", "failures", "repaired", first]
+    headers = ["iteration", "proposal", "arm", "sampled", "executable", "distinct", "copies", "failures", "repaired",
+               first]
     rows = []
     for r in summary.proposals:
         failures = ", ".join(f"{k} {v}" for k, v in sorted(r.failures.items())) or "–"
         repaired = "–" if r.repaired is None else r.repaired.describe(2)
         rows.append([str(r.iteration), r.proposal, r.arm, str(r.sampled), r.executable.describe(2), str(r.distinct),
-                     failures, repaired, r.median_dev.describe()])
+                     str(r.copies), failures, repaired, r.median_dev.describe()])
     return headers, rows
 
 
