@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from sandbox.api import IMPORTABLE
+from selfdev.generator.examples import EXAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,8 +67,8 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     assert paper["top_reasons"] == [("policy: import of 'os' is not allowed (importable: " + IMPORTABLE + ")", 2)]
     lo, hi = paper["executable_ci"]
     assert lo < paper["executable_rate"] == 0.5 < hi
-    # The parents were scored: task arithmetic (the plain mean is trivial and left out).
-    assert len(results["parents"]) == 1 and "n=2" in results["parents"][0]["dev"]
+    # The parents were scored: the known algorithms (the paper arm's plain mean is trivial and left out).
+    assert len(results["parents"]) == len(EXAMPLES) and all("n=2" in p["dev"] for p in results["parents"])
     evolve, repaired = arms["evolve"], arms["evolve+repair"]
     assert (evolve["executable"], evolve["trivial_share"], evolve["repairs"]) == (2, 0.0, 0)
     # Each batch of 2: GOOD and a policy failure, whose repair runs: 2 fresh + 1 repair, then 1 fresh.
