@@ -2,6 +2,7 @@
 
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
         [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--evolve-temperature T]
+        [--stack-start]
         [--archive RUN/archive.sqlite | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
 
@@ -10,9 +11,10 @@
    The grid is reported.
 2. At that temperature (evolve: --evolve-temperature, if given), with the same sampling seed and the same number of generator replies (--samples):
    `evolve` (each sample's prompt shows its own --parents of the --parent-pool best scored ones, and one direction
-   of change, as the loop asks) and `evolve` with repair (a failed candidate is shown
-   with the sandbox's diagnosis and rewritten, up to --repair-attempts times; every repair is one of the
-   --samples replies, so the arms cost the same number of samples).
+   of change, as the loop asks) and `evolve` with repair (a failed candidate's request is asked
+   again with the sandbox's diagnosis, up to --repair-attempts times; every repair is one of the
+   --samples replies, so the arms cost the same number of samples). With --stack-start these arms (and an extra
+   `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START).
 
 Parents: from a finished run's archive (--archive), else the bench scores its own pool (the known algorithms an
 evolve run starts from, selfdev.generator.examples, and the distinct, non-trivial executable functions of the best
@@ -41,7 +43,7 @@ from seeds import DEFAULT_SEED, resolve_model
 from selfdev import scores
 from selfdev.archive import Archive
 from selfdev.config import GeneratorConfig
-from selfdev.generator.prompt import ONE_SHOT, generator_messages
+from selfdev.generator.prompt import ONE_SHOT, STACK_START, generator_messages
 from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.proposals import (
     evolve_prompts,
@@ -66,6 +68,7 @@ class Arm:
 
     name: str
     temperature: float
+    reply_start: str = ""  # the first lines of every reply, written for the generator (GeneratorConfig.reply_start)
     candidates: list[CandidateRecord] = field(default_factory=list)
     tokens: int = 0
     seconds: float = 0.0
@@ -123,7 +126,8 @@ class Bench:
     def draw(self, arm: Arm, chats: list[list[dict]], proposal: str, seed: int, parents: list[CandidateRecord] | None = None):
         """Sample one reply per chat, probe each, add them to `arm`; returns the new candidates."""
         start = time.perf_counter()
-        replies = generate(self.backend, chats, self.config, temperature=arm.temperature, seed=seed)
+        config = self.config.model_copy(update={"reply_start": arm.reply_start})
+        replies = generate(self.backend, chats, config, temperature=arm.temperature, seed=seed)
         new = []
         for i, (chat, (reply, tokens)) in enumerate(zip(chats, replies)):
             parent = parents[i] if parents else None
@@ -135,10 +139,12 @@ class Bench:
         arm.seconds += time.perf_counter() - start
         return new
 
-    def run(self, name: str, temperature: float, chats: list[list[dict]], proposal: str, repair: bool) -> Arm:
+    def run(
+        self, name: str, temperature: float, chats: list[list[dict]], proposal: str, repair: bool, start: str = ""
+    ) -> Arm:
         """--samples replies: fresh ones from `chats` (one per fresh sample, in order), and with `repair` up to
         --repair-attempts rounds of repairs of each batch's failures, all within the same budget of samples."""
-        arm, budget = Arm(name, temperature), self.args.samples
+        arm, budget = Arm(name, temperature, start), self.args.samples
         batch_seed = SAMPLING_SEED  # the same seeds in every arm: fresh batch b draws with seed 1000 * b
         fresh = iter(chats)
         while len(arm.candidates) < budget:
@@ -266,6 +272,11 @@ def main(argv: list[str] | None = None) -> dict:
         help="temperature of the evolve arms (default: the best paper temperature); parents anchor the code, so "
         "evolve may need more heat than the plain prompt to write anything but a copy",
     )
+    parser.add_argument(
+        "--stack-start", action="store_true",
+        help="the arms after the grid start every reply with STACK_START (the list stacked first), as "
+        "generator.reply_start does; the grid, the plain baseline, never does",
+    )
     parser.add_argument("--archive", type=Path, help="a run's archive.sqlite to take evolve's parents from")
     parser.add_argument("--experts", nargs="+", help="expert folders, to score the bench's own parents")
     parser.add_argument("--task", default="gsm8k")
@@ -295,10 +306,12 @@ def main(argv: list[str] | None = None) -> dict:
             evolve_prompts(NUM_EXPERTS, parents, args.parents, args.samples, SAMPLING_SEED) if parents else paper_chats
         )
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
-        arms = [
-            bench.run("paper+repair", paper.temperature, paper_chats, "paper", repair=True),
-            bench.run("evolve", evolve_t, evolve_chats, "evolve", repair=False),
-            bench.run("evolve+repair", evolve_t, evolve_chats, "evolve", repair=True),
+        start, tag = (STACK_START, "+stack") if args.stack_start else ("", "")
+        arms = [bench.run("paper+stack", paper.temperature, paper_chats, "paper", repair=False, start=start)] if tag else []
+        arms += [
+            bench.run(f"paper+repair{tag}", paper.temperature, paper_chats, "paper", repair=True, start=start),
+            bench.run(f"evolve{tag}", evolve_t, evolve_chats, "evolve", repair=False, start=start),
+            bench.run(f"evolve+repair{tag}", evolve_t, evolve_chats, "evolve", repair=True, start=start),
         ]
     # Only the evolve arms were shown the parents; the paper arms' own finds are among them, and are new there.
     shown = frozenset(p.fingerprint for p in parents if p.fingerprint)

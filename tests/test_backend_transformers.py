@@ -89,3 +89,23 @@ def test_update_weights_changes_outputs_and_drops_prefix_cache(tiny_model_dir):
 def test_common_prefix_length():
     assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
     assert common_prefix_length([[5], [6]]) == 0
+
+
+def test_a_chat_ending_with_an_assistant_message_is_continued(tiny_model_dir):
+    """A reply started for the model (GeneratorConfig.reply_start): the completion continues that text."""
+    from selfdev.config import GeneratorConfig
+    from selfdev.generator.sampler import generate
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    chat = [{"role": "user", "content": "Write merge."}]
+    start = "```python\nimport torch\n"
+    started = render_prompt(tokenizer, [*chat, {"role": "assistant", "content": start}])
+    assert started.endswith(start) and started.startswith(render_prompt(tokenizer, chat))
+    backend = TransformersBackend.from_model(model, tokenizer)
+    config = GeneratorConfig(max_new_tokens=16, reply_start=start)
+    (reply, tokens), = generate(backend, [chat], config, temperature=0.0, seed=0)
+    expected = reference_generate(model, tokenizer, started, 16)
+    eos = set(backend.eos_ids)
+    expected = expected[: next((i for i, t in enumerate(expected) if t in eos), len(expected))]
+    assert reply == start + tokenizer.decode(expected, skip_special_tokens=True) and tokens == len(expected)

@@ -62,13 +62,20 @@ def prompt_seed(seed: int, index: int) -> int:
 
 
 def render_prompt(tokenizer: Any, prompt: Prompt) -> str:
-    """Chat messages go through the tokenizer's chat template when it has one, else a plain transcript."""
+    """Chat messages go through the tokenizer's chat template when it has one, else a plain transcript.
+
+    A chat that ends with an assistant message is continued: the completion carries on from its text
+    (a reply started for the model, e.g. the first lines of the code it is asked for).
+    """
     if isinstance(prompt, str):
         return prompt
+    started = bool(prompt) and prompt[-1]["role"] == "assistant"
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            prompt, tokenize=False, add_generation_prompt=not started, continue_final_message=started
+        )
     lines = [f"{m['role'].capitalize()}: {m['content']}" for m in prompt]
-    return "\n\n".join(lines) + "\n\nAssistant:"
+    return "\n\n".join(lines) if started else "\n\n".join(lines) + "\n\nAssistant:"
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

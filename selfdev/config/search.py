@@ -40,6 +40,10 @@ class GeneratorConfig(BaseModel):
     repair_attempts: int = Field(
         0, ge=0, description="rounds in which a failed candidate is shown with the sandbox's diagnosis and rewritten"
     )
+    reply_start: str = Field(
+        "", description="the first lines of every reply, written for the generator, which continues from them "
+        "(e.g. selfdev.generator.prompt.STACK_START); the reply keeps them, the prompt stays the request",
+    )
     control: bool = Field(
         False, description="control arm: every iteration after DPO also samples as many replies from the generator "
         "without DPO, at the same temperature and prompt, so the effect of DPO is separable from the temperature's",

@@ -61,6 +61,18 @@ in one ```python code block, starting with `import torch`.
 """
 
 
+# A reply start (GeneratorConfig.reply_start) that stacks the list first: treating the list of task vectors as one
+# tensor (torch.sum(task_vectors, dim=0), task_vectors.abs(), torch.zeros_like(task_vectors)) was the most common
+# runtime failure of the seed in bench_generator run 4 (2026-12-02): 4 of 10 paper failures at T 0.8, 5 of 13 evolve.
+STACK_START = """```python
+import torch
+
+
+def merge(task_vectors: list[torch.Tensor]) -> torch.Tensor:
+    stacked = torch.stack(task_vectors)  # (experts, *shape): reduce over the experts with dim=0
+"""
+
+
 def task_text(num_experts: int) -> str:
     """The problem and the rules, shared by every proposal kind."""
     return TASK.format(k=num_experts, api=allowed_api(), pitfalls=PITFALLS)

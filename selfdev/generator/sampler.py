@@ -49,9 +49,13 @@ def generate(
     seed: int,
     progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, int]]:
-    """One reply per prompt, with the number of tokens it took."""
+    """One reply per prompt, with the number of tokens it took (`config.reply_start` is part of the reply, and
+    not of the count: the generator continues from it)."""
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p, seed=seed)
-    return [(c.text, c.num_tokens) for c in backend.generate(prompts, params, progress=progress)]
+    start = config.reply_start
+    if start:
+        prompts = [[*chat, {"role": "assistant", "content": start}] for chat in prompts]
+    return [(start + c.text, c.num_tokens) for c in backend.generate(prompts, params, progress=progress)]
 
 
 def sample_replies(
