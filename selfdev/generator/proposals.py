@@ -129,8 +129,8 @@ def repair_messages(num_experts: int, failed: CandidateRecord) -> list[dict[str,
     Not its whole code: shown the failed function and asked for a fixed version, the 0.5B seed writes the same
     function again (1 of 24 ran, four common failures x 6 samples at T 0.8, 2026-12-02, with the diagnosis
     and with the failing line marked; 0 of 48 repairs ran in three bench_generator runs). Asked again with
-    the failure named, 18 of the same 24 ran. The diagnosis keeps the failing line (its status, reason and
-    line), which is what a fix needs.
+    the failure named, 18 of the same 24 ran (14 of them the paper prompt's example: asked again, the seed
+    retreats to what it was shown). The diagnosis keeps the failing line, which is what a fix needs.
     """
     chat = json.loads(failed.prompt) if failed.prompt else generator_messages(num_experts)
     *head, last = chat
