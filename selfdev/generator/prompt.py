@@ -64,6 +64,8 @@ in one ```python code block, starting with `import torch`.
 # A reply start (GeneratorConfig.reply_start) that stacks the list first: treating the list of task vectors as one
 # tensor (torch.sum(task_vectors, dim=0), task_vectors.abs(), torch.zeros_like(task_vectors)) was the most common
 # runtime failure of the seed in bench_generator run 4 (2026-12-02): 4 of 10 paper failures at T 0.8, 5 of 13 evolve.
+# Measured in run 5, it moved the failures rather than removing them (reductions over the wrong dimension, returned
+# shape (experts, ...)): paper ran 12 of 24 against 14 of 24 without it, evolve 7 of 24. Off by default.
 STACK_START = """```python
 import torch
 
