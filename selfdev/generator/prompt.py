@@ -153,7 +153,7 @@ def without_demo(source: str) -> str:
     The seed often follows its function with example usage (`task_vectors = [torch.randn(4)]`,
     `print(merge(task_vectors))`, an `if __name__ == "__main__":` block). The sandbox would run it when
     it loads the module, on made-up inputs, and report that script's failure as the algorithm's
-    (in two control runs a quarter of the failures were such scripts). Kept: imports, functions,
+    (in two control runs 20 of 43 failures carried such a script; without it 5 of them ran). Kept: imports, functions,
     classes (so the policy still refuses them by name), the module docstring and the top-level
     assignments a function reads. Code that does not parse is returned unchanged, for the sandbox
     to diagnose.
