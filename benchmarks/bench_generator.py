@@ -38,6 +38,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from sandbox import SandboxLimits, SandboxWorker
 from seeds import DEFAULT_SEED, resolve_model
 from selfdev import scores
@@ -286,6 +288,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if any(t <= 0 for t in [*args.grid, *([] if args.evolve_temperature is None else [args.evolve_temperature])]):
         parser.error("temperatures must be positive")
+    if min(args.samples, args.batch, args.batch_size, args.parents, args.parent_pool, args.max_new_tokens) < 1:
+        parser.error("--samples, --batch, --batch-size, --parents, --parent-pool and --max-new-tokens must be positive")
     if args.archive is None and not args.experts:
         parser.error("evolve needs scored parents: pass --archive (a run's archive) or --experts (to score its own)")
 
@@ -321,6 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     results = {
         "seed": str(args.seed),
+        "cpu": torch.backends.cpu.get_cpu_capability(),  # what the seconds per executable candidate were timed on
         "samples_per_arm": args.samples,
         "grid": grid_rows,
         "best_paper_temperature": paper.temperature,
@@ -328,7 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
         "arms": rows,
         "acceptance": acceptance(rows[0], rows[-1]),
     }
-    print("temperature grid (paper):\n" + table(grid_rows))
+    print(f"CPU {results['cpu']}; temperature grid (paper):\n" + table(grid_rows))
     print(f"\nbest paper temperature {paper.temperature:g}, evolve at {evolve_t:g}, {args.samples} samples per arm:\n"
           + table(rows))
     print("acceptance (evolve+repair vs best paper):", json.dumps(results["acceptance"]))

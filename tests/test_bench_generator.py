@@ -12,6 +12,9 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 from sandbox.api import IMPORTABLE
 from selfdev.generator.examples import EXAMPLES
 
@@ -56,6 +59,7 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
             "--max-new-tokens", "16", "--parent-problems", "2", "--parents", "2", "--out", str(out)]
     results = bench.main(argv)
     assert json.loads(out.read_text()) == json.loads(json.dumps(results))
+    assert results["cpu"] == torch.backends.cpu.get_cpu_capability()
 
     assert [r["temperature"] for r in results["grid"]] == [0.7, 1.0] and results["best_paper_temperature"] == 0.7
     arms = {r["arm"]: r for r in results["arms"]}
@@ -85,3 +89,10 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     assert sum(r["status"] == "ok" for r in kept if r["arm"] == "evolve+repair") == 3
     # GOOD and FIXED are neither trivial nor a copy of the shown parent (task arithmetic, also the example).
     assert repaired["parent_copy_share"] == 0.0
+
+
+def test_non_positive_counts_are_one_line_errors(capsys):
+    bench = load_bench()
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--experts", "e", "--parent-pool", "0"])
+    assert exit_.value.code == 2 and "must be positive" in capsys.readouterr().err
