@@ -98,6 +98,24 @@ def test_code_without_a_script_is_kept_exactly_and_unparsable_code_is_left_for_t
     assert extract_code(f"```python\n{broken}```") == broken
 
 
+def test_an_unavailable_import_is_dropped_only_when_nothing_reads_it(worker):
+    reply = """```python
+import torch
+import math
+import random
+from numpy import linalg
+
+def merge(task_vectors):
+    return torch.stack(task_vectors).mean(dim=0)
+```"""
+    code = extract_code(reply)
+    assert code == "import torch\nimport math\n\ndef merge(task_vectors):\n    return torch.stack(task_vectors).mean(dim=0)\n"
+    assert worker.probe(code, seed=0).ok
+    used = reply.replace(".mean(dim=0)", ".mean(dim=0) * random.random()")
+    assert "import random" in extract_code(used)
+    assert check_source(extract_code(used)).status.value == "policy"
+
+
 def test_a_global_a_helper_reads_is_kept_and_a_class_stays_for_the_policy_to_refuse():
     reply = """```python
 import torch

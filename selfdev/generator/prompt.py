@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
+from sandbox.api import MODULES
 from selfdev.generator.allowed import allowed_api
 
 ONE_SHOT = '''\
@@ -42,9 +43,11 @@ Rules (what the sandbox that runs your code allows):
 
 # The seed's most common runtime failures in benchmarks/bench_generator.py (72 paper-prompt samples at T 0.5-1.0,
 # 2026-12-02): an integer tensor updated in place with floats (7), a reduction over the list itself (7), a
-# many-element tensor turned into a number (2).
-PITFALLS = """- task_vectors is a Python list: stack it first (stacked = torch.stack(task_vectors)) to reduce over the
-  experts with dim=0; torch.sum(task_vectors, dim=0) fails.
+# many-element tensor turned into a number (2). The sandbox now takes the list itself where a torch function takes a
+# tensor (sandbox.api, numpy's rule for a list of arrays), which leaves methods and arithmetic on the list to explain.
+PITFALLS = """- task_vectors is a Python list. torch functions take it as the experts stacked along dim 0
+  (torch.sum(task_vectors, dim=0) sums over the experts), but a list has no tensor methods or arithmetic:
+  stack it first (stacked = torch.stack(task_vectors)) to write stacked.sum(dim=0) or stacked * w.
 - Keep every tensor floating point: torch.tensor([1.0, 0.5]), not torch.tensor([1, 2]); an integer tensor
   cannot take a float update in place.
 - float(x) and x.item() only work on one-element tensors.
@@ -154,8 +157,8 @@ def without_demo(source: str) -> str:
     `print(merge(task_vectors))`, an `if __name__ == "__main__":` block). The sandbox would run it when
     it loads the module, on made-up inputs, and report that script's failure as the algorithm's
     (in two control runs 20 of 43 failures carried such a script; without it 5 of them ran). Kept: imports, functions,
-    classes (so the policy still refuses them by name), the module docstring and the top-level
-    assignments a function reads. Code that does not parse is returned unchanged, for the sandbox
+    classes (so the policy still refuses them by name), the module docstring, the top-level
+    assignments a function reads and the imports of what the sandbox has or what is read. Code that does not parse is returned unchanged, for the sandbox
     to diagnose.
     """
     try:
@@ -174,7 +177,12 @@ def without_demo(source: str) -> str:
             return any(isinstance(n, ast.Name) and n.id in read for t in targets for n in ast.walk(t))
         return True
 
-    dropped = [node for i, node in enumerate(tree.body) if not kept(i, node)]
+    body = [node for i, node in enumerate(tree.body) if kept(i, node)]
+    # An import of a module the sandbox does not have, whose names nothing kept reads, is dropped too: the seed
+    # copies the prompt's list of importable modules and adds one (`import random`, 1 of 24 paper replies in run 6).
+    used = {n.id for node in body for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    body = [n for n in body if not (isinstance(n, (ast.Import, ast.ImportFrom)) and _unavailable(n) and not _bound_by(n) & used)]
+    dropped = [node for node in tree.body if node not in body]
     if not dropped:
         return source  # the code exactly as written
     # Cut by lines rather than `ast.unparse`, so what is kept stays as written, comments included.
@@ -187,6 +195,20 @@ def without_demo(source: str) -> str:
         cut.update(range(first, node.end_lineno))
     kept_text = "\n".join(line for i, line in enumerate(lines) if i not in cut)
     return re.sub(r"\n{3,}", "\n\n\n", kept_text).strip() + "\n"
+
+
+def _unavailable(node: ast.Import | ast.ImportFrom) -> bool:
+    """An import of a module the sandbox does not have (sandbox.api.MODULES), or a relative one."""
+    if isinstance(node, ast.ImportFrom):
+        return bool(node.level) or (node.module or "") not in MODULES
+    return any(alias.name not in MODULES for alias in node.names)
+
+
+def _bound_by(node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The names an import binds (`import a.b` binds `a`)."""
+    if isinstance(node, ast.ImportFrom):
+        return {alias.asname or alias.name for alias in node.names}
+    return {alias.asname or alias.name.split(".")[0] for alias in node.names}
 
 
 def _globals_read(definition: ast.FunctionDef | ast.ClassDef) -> set[str]:

@@ -163,6 +163,13 @@ def ref_prints_and_no_grad(tvs, g):
     return sum(w * tv for w, tv in zip(weights, tvs))
 
 
+def ref_list_as_tensor(tvs, g):
+    stacked = torch.stack(tvs)
+    total, spread, middle = stacked.sum(dim=0), stacked.std(dim=0), stacked.median(dim=0).values
+    largest = stacked.abs().amax(dim=0)
+    return torch.where(spread < largest, middle, total / len(tvs))
+
+
 REFERENCES: dict[str, Reference] = {
     name.removeprefix("ref_"): fn for name, fn in globals().items() if name.startswith("ref_")
 }
@@ -394,6 +401,17 @@ def test_imports_bind_the_allow_listed_stand_ins(worker):
         "<sandbox namespace torch> <sandbox namespace torch.nn.functional> <sandbox namespace math> True"
         in diagnosis.output
     )
+
+
+def test_lists_of_tensors_stack_only_when_they_can(worker):
+    # Unequal shapes are passed through, so the function refuses them in its own words; a list has no tensor methods.
+    unequal = "import torch\ndef merge(task_vectors):\n    return torch.sum([task_vectors[0], task_vectors[0][:1]], dim=0)\n"
+    diagnosis = worker.probe(unequal)
+    assert diagnosis.status is Status.RUNTIME and "sum()" in diagnosis.reason, diagnosis
+    method = "def merge(task_vectors):\n    return task_vectors.sum(dim=0)\n"
+    assert worker.probe(method).status is not Status.OK
+    mixed = "import torch\ndef merge(task_vectors):\n    return torch.mean([task_vectors[0], 1.0], dim=0)\n"
+    assert worker.probe(mixed).status is Status.RUNTIME
 
 
 def test_output_buffer_is_reused_once_results_are_dropped(worker):
