@@ -3,7 +3,8 @@
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
         [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--evolve-temperature T]
         [--stack-start]
-        [--archive RUN/archive.sqlite | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
+        [--archive RUN/archive.sqlite | --parents-from BENCH.json
+         | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
 
 1. The plain `paper` prompt at every temperature of --grid, --samples replies each: its best temperature is the
@@ -16,7 +17,7 @@
    --samples replies, so the arms cost the same number of samples). With --stack-start these arms (and an extra
    `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START).
 
-Parents: from a finished run's archive (--archive), else the bench scores its own pool (the known algorithms an
+Parents: from a finished run's archive (--archive), or those an earlier bench scored (--parents-from), else the bench scores its own pool (the known algorithms an
 evolve run starts from, selfdev.generator.examples, and the distinct, non-trivial executable functions of the best
 paper temperature) on the first --parent-problems dev
 problems of --task over --experts, with the loop's scorer.
@@ -44,6 +45,7 @@ from sandbox import SandboxLimits, SandboxWorker
 from seeds import DEFAULT_SEED, resolve_model
 from selfdev import scores
 from selfdev.archive import Archive
+from selfdev.scores import Evaluation
 from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import ONE_SHOT, STACK_START, generator_messages
 from selfdev.generator.examples import EXAMPLES
@@ -195,6 +197,15 @@ def parents_from_archive(path: Path, k: int, trivial: dict[str, str]) -> list[Ca
         return select_parents(archive.candidates(kind=None), k, trivial)
 
 
+def parents_from_bench(path: Path) -> list[CandidateRecord]:
+    """The scored parents an earlier run of this bench wrote to its --out (their per-problem outcomes included)."""
+    rows = json.loads(path.read_text(encoding="utf-8"))["parents"]
+    return [
+        CandidateRecord(0, i, "ok", code=r["code"], fingerprint=r["fingerprint"], dev=Evaluation.from_json(r["evaluation"]), id=i)
+        for i, r in enumerate(rows)
+    ]
+
+
 def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial: dict[str, str]) -> list[CandidateRecord]:
     """The known algorithms an evolve run starts from (task arithmetic, TIES, DARE, ...) and `pool` (code), scored on
     the first --parent-problems dev problems with the loop's scorer."""
@@ -280,6 +291,10 @@ def main(argv: list[str] | None = None) -> dict:
         "generator.reply_start does; the grid, the plain baseline, never does",
     )
     parser.add_argument("--archive", type=Path, help="a run's archive.sqlite to take evolve's parents from")
+    parser.add_argument(
+        "--parents-from", type=Path,
+        help="an earlier bench's --out JSON: its scored parents, not scored again (parent scoring takes 20 min on AVX2)",
+    )
     parser.add_argument("--experts", nargs="+", help="expert folders, to score the bench's own parents")
     parser.add_argument("--task", default="gsm8k")
     parser.add_argument("--parent-problems", type=int, default=10)
@@ -290,8 +305,11 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("temperatures must be positive")
     if min(args.samples, args.batch, args.batch_size, args.parents, args.parent_pool, args.max_new_tokens) < 1:
         parser.error("--samples, --batch, --batch-size, --parents, --parent-pool and --max-new-tokens must be positive")
-    if args.archive is None and not args.experts:
-        parser.error("evolve needs scored parents: pass --archive (a run's archive) or --experts (to score its own)")
+    if args.archive is None and args.parents_from is None and not args.experts:
+        parser.error(
+            "evolve needs scored parents: pass --archive (a run's archive), --parents-from (an earlier bench's JSON) "
+            "or --experts (to score its own)"
+        )
 
     seed = resolve_model(args.seed)
     args.out.with_suffix(".candidates.jsonl").unlink(missing_ok=True)
@@ -301,7 +319,9 @@ def main(argv: list[str] | None = None) -> dict:
         paper_chats = [generator_messages(NUM_EXPERTS)] * args.samples
         grid = [bench.run(f"paper T={t:g}", t, paper_chats, "paper", repair=False) for t in args.grid]
         paper = best_paper(grid, bench.counted_trivial)
-        if args.archive is not None:
+        if args.parents_from is not None:
+            parents = parents_from_bench(args.parents_from)
+        elif args.archive is not None:
             parents = parents_from_archive(args.archive, args.parent_pool, bench.trivial)
         else:
             pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
@@ -329,7 +349,10 @@ def main(argv: list[str] | None = None) -> dict:
         "samples_per_arm": args.samples,
         "grid": grid_rows,
         "best_paper_temperature": paper.temperature,
-        "parents": [{"code": p.code, "dev": p.dev.describe()} for p in parents],
+        "parents": [
+            {"code": p.code, "dev": p.dev.describe(), "fingerprint": p.fingerprint, "evaluation": p.dev.to_json()}
+            for p in parents
+        ],
         "arms": rows,
         "acceptance": acceptance(rows[0], rows[-1]),
     }

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 MEAN = "```python\nimport torch\n\ndef merge(task_vectors):\n    return torch.stack(task_vectors).mean(dim=0)\n```"
 GOOD = "```python\nimport torch\n\ndef merge(task_vectors):\n    return 0.3 * torch.stack(task_vectors).sum(dim=0)\n```"
-POLICY = "```python\nimport os\n\ndef merge(task_vectors):\n    return task_vectors[0] * 0.5\n```"
+POLICY = "```python\nimport os\n\ndef merge(task_vectors):\n    return task_vectors[0] * len(os.sep) * 0.5\n```"
 FIXED = "```python\nimport torch\n\ndef merge(task_vectors):\n    return 0.6 * task_vectors[1] + 0.1 * task_vectors[2]\n```"
 
 
@@ -89,6 +89,10 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     assert sum(r["status"] == "ok" for r in kept if r["arm"] == "evolve+repair") == 3
     # GOOD and FIXED are neither trivial nor a copy of the shown parent (task arithmetic, also the example).
     assert repaired["parent_copy_share"] == 0.0
+    # A later bench takes the scored parents back (--parents-from), outcomes included, instead of scoring them again.
+    again = bench.parents_from_bench(out)
+    assert [(p.code, p.dev.describe()) for p in again] == [(p["code"], p["dev"]) for p in results["parents"]]
+    assert all(p.dev.n == 2 and p.fingerprint for p in again)
 
 
 def test_non_positive_counts_are_one_line_errors(capsys):
