@@ -21,8 +21,10 @@ Layers, outermost first:
   (heap.py); what it keeps counts against the next call's address space.
 - Inside the worker (execute.py, guards.py, api.py, arguments.py, writes.py):
   candidate code sees a read-only stand-in for torch whose members refuse
-  ``out=``, ``inplace`` and non-CPU devices however they are passed and draw
-  random numbers from the call's seeded generator; attribute access is an
+  ``out=``, ``inplace`` and non-CPU devices however they are passed, take a
+  list of equally shaped tensors where they take a tensor (stacked along a
+  new dim 0, numpy's rule, so ``torch.sum(task_vectors, dim=0)`` works) and
+  draw random numbers from the call's seeded generator; attribute access is an
   allow-list per exact type; only items of tensors, lists and dicts can be
   assigned. While a call runs, a dispatch-level write guard refuses every
   operation that would write into, resize or restride an input. Task vectors
