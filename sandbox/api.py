@@ -124,8 +124,9 @@ class Tensor(metaclass=_TensorType):
         raise deny("torch.Tensor(...) is not allowed; use torch.tensor, torch.zeros or torch.full")
 
 
-# Functions whose tensor argument is a sequence of tensors: a list passed to them is already what they take.
-_TAKE_SEQUENCES = frozenset("cat column_stack concat concatenate dstack einsum hstack multi_dot stack vstack".split())
+# Functions that take a list as it is: a sequence of tensors (cat, stack, einsum's operands, ...), or data to
+# copy (torch.tensor reads a list of one-element tensors as numbers, and warns when handed a tensor).
+_NOT_STACKED = frozenset("cat column_stack concat concatenate dstack einsum hstack multi_dot stack tensor vstack".split())
 
 
 def _as_tensor(value: Any) -> Any:
@@ -157,7 +158,7 @@ def _stacking_lists(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _members(module: Any, names: list[str], prefix: str) -> dict[str, Any]:
     return {
-        n: _plain(getattr(module, n) if n in _TAKE_SEQUENCES else _stacking_lists(getattr(module, n)), f"{prefix}.{n}")
+        n: _plain(getattr(module, n) if n in _NOT_STACKED else _stacking_lists(getattr(module, n)), f"{prefix}.{n}")
         for n in names
         if hasattr(module, n)
     }
