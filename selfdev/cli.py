@@ -67,13 +67,14 @@ def eval_command(
     with user_errors():
         if dtype not in ("auto", "float32", "bfloat16"):
             raise UserError(f"--dtype must be auto, float32 or bfloat16, got {dtype!r}")
-        the_task = get_task(task)
-        path = resolve_model(model)
-        examples = the_task.examples(split, resolve_data_dir(data_dir), limit)
-        out = out or Path("runs/eval") / f"{Path(model).name}-{the_task.name}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
-        out.mkdir(parents=True, exist_ok=True)
         if backend not in ("transformers", "vllm"):
             raise UserError(f"--backend must be transformers or vllm, got {backend!r}")
+        the_task = get_task(task)
+        examples = the_task.examples(split, resolve_data_dir(data_dir), limit)
+        # After the cheap checks: the embedded seed's first use builds its folder (2.5 min on AVX2).
+        path = resolve_model(model)
+        out = out or Path("runs/eval") / f"{Path(model).name}-{the_task.name}-{split}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out.mkdir(parents=True, exist_ok=True)
         generation = load_backend(path, BackendConfig(name=backend, batch_size=batch_size, dtype=dtype))
         report = evaluate(generation, the_task, examples, out_path=out / "records.jsonl")
     typer.echo(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -29,6 +30,7 @@ from selfdev.scoring import ScorerSpec
 from selfdev.stages import CandidateStatus, Scored
 
 ATTEMPTS = 2  # the first try and one retry on another actor
+CHECKS = 4  # readiness checks of an actor that lost a job before it counts as gone
 
 
 class CandidateActor:
@@ -61,6 +63,7 @@ class ActorPool:
         self.idle: list[int] = list(self.actors)
         self.running: dict[ray.ObjectRef, tuple[int, Attempt]] = {}
         self.checking: dict[ray.ObjectRef, int] = {}  # actors that lost a job: restarted by Ray, or gone
+        self.asked: dict[int, int] = {}  # failed checks of an actor so far
         self.retries: deque[Attempt] = deque()
         self.done: list[Finished] = []
 
@@ -126,11 +129,21 @@ class ActorPool:
         try:
             ray.get(ref)
         except RayActorError:
+            # A check sent before Ray saw the crash reaches the dead process and fails although a restart follows
+            # (seen on a slower 2-core machine): ask again a few times; an actor out of restarts fails every time.
+            asked = self.asked.get(actor, 0) + 1
+            if asked < CHECKS:
+                self.asked[actor] = asked
+                time.sleep(0.2 * asked)
+                self.checking[self.actors[actor].ready.remote()] = actor
+                return
+            self.asked.pop(actor, None)
             del self.actors[actor]
             self.log(f"actor {actor} is gone; {len(self.actors)} left")
-        else:
-            self.log(f"actor {actor} is back (restarted by Ray)")
-            self.idle.append(actor)
+            return
+        self.asked.pop(actor, None)
+        self.log(f"actor {actor} is back (restarted by Ray)")
+        self.idle.append(actor)
 
     def _retry(self) -> None:
         for attempt in list(self.retries):

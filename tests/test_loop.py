@@ -34,7 +34,7 @@ REPLIES = [
     MEAN,
     SAME_AS_MEAN,  # same function as MEAN: must reuse its score
     "I cannot write code today.",  # no code
-    "```python\nimport os\ndef merge(task_vectors):\n    return task_vectors[0]\n```",  # policy
+    "```python\nimport os\ndef merge(task_vectors):\n    return task_vectors[0] * len(os.sep)\n```",  # policy
     "```python\ndef merge(task_vectors):\n    return task_vectors[0][:1]\n```",  # wrong shape
     "```python\ndef merge(task_vectors)\n    return 0\n```",  # syntax
 ]
@@ -167,7 +167,7 @@ def test_resume_after_crash_loses_nothing_and_repeats_nothing(tmp_path, tiny_mod
 
 
 GOOD = "```python\nimport torch\n\ndef merge(task_vectors):\n    return 0.3 * torch.stack(task_vectors).sum(dim=0)\n```"
-POLICY = "```python\nimport os\n\ndef merge(task_vectors):\n    return task_vectors[0] * 0.5\n```"
+POLICY = "```python\nimport os\n\ndef merge(task_vectors):\n    return task_vectors[0] * len(os.sep) * 0.5\n```"
 SYNTAX = "```python\ndef merge(task_vectors)\n    return 0\n```"
 FIXED = "```python\nimport torch\n\ndef merge(task_vectors):\n    return 0.6 * task_vectors[1] + 0.1 * task_vectors[2]\n```"
 
