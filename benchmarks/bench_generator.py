@@ -17,10 +17,10 @@
    --samples replies, so the arms cost the same number of samples). With --stack-start these arms (and an extra
    `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START).
 
-Parents: from a finished run's archive (--archive), or those an earlier bench scored (--parents-from), else the bench scores its own pool (the known algorithms an
-evolve run starts from, selfdev.generator.examples, and the distinct, non-trivial executable functions of the best
-paper temperature) on the first --parent-problems dev
-problems of --task over --experts, with the loop's scorer.
+Parents: from a finished run's archive (--archive), or the best --parent-pool an earlier bench scored
+(--parents-from), else the bench scores its own pool (the known algorithms an evolve run starts from,
+selfdev.generator.examples, and the distinct, non-trivial executable functions of the best paper temperature) on
+the first --parent-problems dev problems of --task over --experts, with the loop's scorer.
 
 Per arm: executable rate with its 95% Wilson interval; distinct fingerprints among executable candidates, and
 per 100 samples, and how many of them are new; the share of trivial ones among the executable (a plain mean,
@@ -45,7 +45,6 @@ from sandbox import SandboxLimits, SandboxWorker
 from seeds import DEFAULT_SEED, resolve_model
 from selfdev import scores
 from selfdev.archive import Archive
-from selfdev.scores import Evaluation
 from selfdev.config import GeneratorConfig
 from selfdev.generator.prompt import ONE_SHOT, STACK_START, generator_messages
 from selfdev.generator.examples import EXAMPLES
@@ -198,12 +197,22 @@ def parents_from_archive(path: Path, k: int, trivial: dict[str, str]) -> list[Ca
 
 
 def parents_from_bench(path: Path) -> list[CandidateRecord]:
-    """The scored parents an earlier run of this bench wrote to its --out (their per-problem outcomes included)."""
-    rows = json.loads(path.read_text(encoding="utf-8"))["parents"]
-    return [
-        CandidateRecord(0, i, "ok", code=r["code"], fingerprint=r["fingerprint"], dev=Evaluation.from_json(r["evaluation"]), id=i)
-        for i, r in enumerate(rows)
-    ]
+    """The scored parents an earlier run of this bench wrote to its --out (their per-problem outcomes included).
+
+    Raises ValueError, in one line, for a file that is not such an output (or one written before the outcomes were).
+    """
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["parents"]
+        return [
+            CandidateRecord(
+                0, i, "ok", code=r["code"], fingerprint=r["fingerprint"], id=i,
+                dev=scores.Evaluation.from_json(r["evaluation"]),
+            )
+            for i, r in enumerate(rows)
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        why = f"not a bench_generator output with scored parents ({error!r})"
+        raise ValueError(f"--parents-from {path}: {why}") from None
 
 
 def scored_parents(args: argparse.Namespace, seed: str, pool: list[str], trivial: dict[str, str]) -> list[CandidateRecord]:
@@ -293,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--archive", type=Path, help="a run's archive.sqlite to take evolve's parents from")
     parser.add_argument(
         "--parents-from", type=Path,
-        help="an earlier bench's --out JSON: its scored parents, not scored again (parent scoring takes 20 min on AVX2)",
+        help="an earlier bench's --out JSON: its scored parents, not scored again (scoring took 30 min on AVX2)",
     )
     parser.add_argument("--experts", nargs="+", help="expert folders, to score the bench's own parents")
     parser.add_argument("--task", default="gsm8k")
@@ -305,6 +314,13 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("temperatures must be positive")
     if min(args.samples, args.batch, args.batch_size, args.parents, args.parent_pool, args.max_new_tokens) < 1:
         parser.error("--samples, --batch, --batch-size, --parents, --parent-pool and --max-new-tokens must be positive")
+    if args.archive is not None and args.parents_from is not None:
+        parser.error("pass one source of parents: --archive or --parents-from")
+    if args.parents_from is not None:
+        try:
+            reused = parents_from_bench(args.parents_from)[: args.parent_pool]  # written best first
+        except ValueError as error:
+            parser.error(str(error))
     if args.archive is None and args.parents_from is None and not args.experts:
         parser.error(
             "evolve needs scored parents: pass --archive (a run's archive), --parents-from (an earlier bench's JSON) "
@@ -320,7 +336,7 @@ def main(argv: list[str] | None = None) -> dict:
         grid = [bench.run(f"paper T={t:g}", t, paper_chats, "paper", repair=False) for t in args.grid]
         paper = best_paper(grid, bench.counted_trivial)
         if args.parents_from is not None:
-            parents = parents_from_bench(args.parents_from)
+            parents = reused
         elif args.archive is not None:
             parents = parents_from_archive(args.archive, args.parent_pool, bench.trivial)
         else:

@@ -126,7 +126,9 @@ class Tensor(metaclass=_TensorType):
 
 # Functions that take a list as it is: a sequence of tensors (cat, stack, einsum's operands, ...), or data to
 # copy (torch.tensor reads a list of one-element tensors as numbers, and warns when handed a tensor).
-_NOT_STACKED = frozenset("cat column_stack concat concatenate dstack einsum hstack multi_dot stack tensor vstack".split())
+_NOT_STACKED = frozenset(
+    "cat column_stack concat concatenate dstack einsum hstack multi_dot stack tensor vstack".split()
+)
 
 
 def _as_tensor(value: Any) -> Any:

@@ -100,3 +100,17 @@ def test_non_positive_counts_are_one_line_errors(capsys):
     with pytest.raises(SystemExit) as exit_:
         bench.main(["--experts", "e", "--parent-pool", "0"])
     assert exit_.value.code == 2 and "must be positive" in capsys.readouterr().err
+
+
+def test_parents_from_a_file_that_is_no_bench_output_is_a_one_line_error(tmp_path, capsys):
+    bench = load_bench()
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"parents": [{"code": "x", "dev": "0.1"}]}))  # written before outcomes were kept
+    for path in (old, tmp_path / "missing.json"):
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(["--parents-from", str(path)])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "not a bench_generator output" in err and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        bench.main(["--parents-from", str(old), "--archive", str(old)])
+    assert "one source of parents" in capsys.readouterr().err

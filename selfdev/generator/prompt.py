@@ -158,8 +158,8 @@ def without_demo(source: str) -> str:
     it loads the module, on made-up inputs, and report that script's failure as the algorithm's
     (in two control runs 20 of 43 failures carried such a script; without it 5 of them ran). Kept: imports, functions,
     classes (so the policy still refuses them by name), the module docstring, the top-level
-    assignments a function reads and the imports of what the sandbox has or what is read. Code that does not parse is returned unchanged, for the sandbox
-    to diagnose.
+    assignments a function reads, and the imports of modules the sandbox has or whose names are read.
+    Code that does not parse is returned unchanged, for the sandbox to diagnose.
     """
     try:
         tree = ast.parse(source)
@@ -181,7 +181,10 @@ def without_demo(source: str) -> str:
     # An import of a module the sandbox does not have, whose names nothing kept reads, is dropped too: the seed
     # copies the prompt's list of importable modules and adds one (`import random`, 1 of 24 paper replies in run 6).
     used = {n.id for node in body for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    body = [n for n in body if not (isinstance(n, (ast.Import, ast.ImportFrom)) and _unavailable(n) and not _bound_by(n) & used)]
+    body = [
+        n for n in body
+        if not (isinstance(n, (ast.Import, ast.ImportFrom)) and _unavailable(n) and not _bound_by(n) & used)
+    ]
     dropped = [node for node in tree.body if node not in body]
     if not dropped:
         return source  # the code exactly as written
