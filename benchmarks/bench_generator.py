@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
         [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--evolve-temperature T]
-        [--stack-start]
+        [--stack-start] [--arms paper+repair evolve evolve+repair]
         [--archive RUN/archive.sqlite | --parents-from BENCH.json
          | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
@@ -62,6 +62,7 @@ from selfdev.stages import CandidateRecord, Sample, record_of
 
 MERGE_SEED = 0
 SAMPLING_SEED = 0
+ARMS = ("paper+repair", "evolve", "evolve+repair")  # after the grid, in this order
 NUM_EXPERTS = 3  # the prompt's k (the embedded seed's experts); probes use SandboxLimits.probe_k task vectors
 
 
@@ -299,6 +300,11 @@ def main(argv: list[str] | None = None) -> dict:
         help="the arms after the grid start every reply with STACK_START (the list stacked first), as "
         "generator.reply_start does; the grid, the plain baseline, never does",
     )
+    parser.add_argument(
+        "--arms", nargs="+", choices=ARMS, default=list(ARMS),
+        help="the arms after the grid (evolve+repair always runs: the acceptance bars are its); fewer arms, a shorter "
+        "bench for a slow generator",
+    )
     parser.add_argument("--archive", type=Path, help="a run's archive.sqlite to take evolve's parents from")
     parser.add_argument(
         "--parents-from", type=Path,
@@ -348,11 +354,15 @@ def main(argv: list[str] | None = None) -> dict:
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
         start, tag = (STACK_START, "+stack") if args.stack_start else ("", "")
         arms = [bench.run("paper+stack", paper.temperature, paper_chats, "paper", repair=False, start=start)] if tag else []
-        arms += [
-            bench.run(f"paper+repair{tag}", paper.temperature, paper_chats, "paper", repair=True, start=start),
-            bench.run(f"evolve{tag}", evolve_t, evolve_chats, "evolve", repair=False, start=start),
-            bench.run(f"evolve+repair{tag}", evolve_t, evolve_chats, "evolve", repair=True, start=start),
-        ]
+        settings = {
+            "paper+repair": (paper.temperature, paper_chats, "paper", True),
+            "evolve": (evolve_t, evolve_chats, "evolve", False),
+            "evolve+repair": (evolve_t, evolve_chats, "evolve", True),
+        }
+        for name in ARMS:
+            if name in args.arms or name == "evolve+repair":
+                temperature, chats, proposal, repair = settings[name]
+                arms.append(bench.run(name + tag, temperature, chats, proposal, repair=repair, start=start))
     # Only the evolve arms were shown the parents; the paper arms' own finds are among them, and are new there.
     shown = frozenset(p.fingerprint for p in parents if p.fingerprint)
     grid_rows = [a.summary(bench.counted_trivial) for a in grid]

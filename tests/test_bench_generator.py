@@ -93,6 +93,11 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     again = bench.parents_from_bench(out)
     assert [(p.code, p.dev.describe()) for p in again] == [(p["code"], p["dev"]) for p in results["parents"]]
     assert all(p.dev.n == 2 and p.fingerprint for p in again)
+    # A shorter bench for a slow generator: reused parents, one grid point, only the arm the bars are about.
+    short = tmp_path / "short.json"
+    argv = ["--seed", str(tiny_model_dir), "--parents-from", str(out), "--samples", "2", "--batch-size", "2",
+            "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "--out", str(short)]
+    assert [r["arm"] for r in bench.main(argv)["arms"]] == ["paper T=0.7", "evolve+repair"]
 
 
 def test_non_positive_counts_are_one_line_errors(capsys):
