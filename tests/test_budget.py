@@ -120,3 +120,22 @@ def test_fixed_share_from_two_probe_sizes():
     assert fixed_share(half, full) == pytest.approx(19 / full, abs=0.01)
     assert fixed_share(10, 20) == pytest.approx(0.05)  # all per problem: floor
     assert fixed_share(20, 20) == pytest.approx(0.95)  # all fixed: ceiling
+
+
+def test_a_larger_generator_costs_sampling_and_dpo_by_its_size(tiny_model_dir):
+    from dataclasses import replace
+
+    from selfdev.throughput import parameters
+
+    c, sizes = config(), budget.requested_sizes(config(), 1000)
+    same, larger = throughput(40), replace(throughput(40), generator_scale=3.0)
+    base, big = (budget.estimate(c, sizes, t, experts_cached=True) for t in (same, larger))
+    assert big["experts"] == base["experts"] and big["test"] == base["test"]  # the seed's own work is unchanged
+    sampling = budget.iteration_seconds(c, sizes, larger) - budget.iteration_seconds(c, sizes, same)
+    assert sampling == pytest.approx(2 * same.eval(12 * budget.SAMPLE_PER_PROBLEM * 384 / 256))
+    assert big["iterations"] - base["iterations"] == pytest.approx(2 * sampling + 2 * budget.DPO_PROBES * 40)
+    assert budget.plan(c, larger, dev_size=100, test_size=1000, experts_cached=True).scale < plan(40).scale
+    # Counted from the safetensors headers: embeddings, layers and norms of the tiny model.
+    from transformers import AutoModelForCausalLM
+
+    assert parameters(tiny_model_dir) == AutoModelForCausalLM.from_pretrained(tiny_model_dir).num_parameters()

