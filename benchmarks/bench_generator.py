@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
         [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--evolve-temperature T]
-        [--stack-start] [--arms paper+repair evolve evolve+repair]
+        [--stack-start] [--arms [paper+repair] [evolve] [evolve+repair]] [--sampling-seed 0]
         [--archive RUN/archive.sqlite | --parents-from BENCH.json
          | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
@@ -61,7 +61,6 @@ from selfdev.screen import Screen
 from selfdev.stages import CandidateRecord, Sample, record_of
 
 MERGE_SEED = 0
-SAMPLING_SEED = 0
 ARMS = ("paper+repair", "evolve", "evolve+repair")  # after the grid, in this order
 NUM_EXPERTS = 3  # the prompt's k (the embedded seed's experts); probes use SandboxLimits.probe_k task vectors
 
@@ -125,7 +124,7 @@ class Bench:
         self.counted_trivial = {**self.trivial, self.screen.probe(ONE_SHOT).fingerprint: "the prompt's example"}
         # One short warm-up generation, so the first grid point does not pay for the first call's setup.
         warm = self.config.model_copy(update={"max_new_tokens": 16})
-        generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=SAMPLING_SEED)
+        generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=args.sampling_seed)
 
     def draw(self, arm: Arm, chats: list[list[dict]], proposal: str, seed: int, parents: list[CandidateRecord] | None = None):
         """Sample one reply per chat, probe each, add them to `arm`; returns the new candidates."""
@@ -149,7 +148,7 @@ class Bench:
         """--samples replies: fresh ones from `chats` (one per fresh sample, in order), and with `repair` up to
         --repair-attempts rounds of repairs of each batch's failures, all within the same budget of samples."""
         arm, budget = Arm(name, temperature, start), self.args.samples
-        batch_seed = SAMPLING_SEED  # the same seeds in every arm: fresh batch b draws with seed 1000 * b
+        batch_seed = self.args.sampling_seed  # the same seeds in every arm: fresh batch b draws with seed + 1000 * b
         fresh = iter(chats)
         while len(arm.candidates) < budget:
             batch = min(self.args.batch, budget - len(arm.candidates))
@@ -301,9 +300,13 @@ def main(argv: list[str] | None = None) -> dict:
         "generator.reply_start does; the grid, the plain baseline, never does",
     )
     parser.add_argument(
-        "--arms", nargs="+", choices=ARMS, default=list(ARMS),
-        help="the arms after the grid (evolve+repair always runs: the acceptance bars are its); fewer arms, a shorter "
-        "bench for a slow generator",
+        "--arms", nargs="*", choices=ARMS, default=list(ARMS),
+        help="the arms after the grid; fewer, a shorter bench for a slow generator. The acceptance bars are "
+        "evolve+repair's (none without it); none at all: the grid alone, which needs no parents",
+    )
+    parser.add_argument(
+        "--sampling-seed", type=int, default=0,
+        help="fresh batch b samples with this seed + 1000 b, in every arm; another seed is another draw of replies",
     )
     parser.add_argument("--archive", type=Path, help="a run's archive.sqlite to take evolve's parents from")
     parser.add_argument(
@@ -327,7 +330,8 @@ def main(argv: list[str] | None = None) -> dict:
             reused = parents_from_bench(args.parents_from)[: args.parent_pool]  # written best first
         except ValueError as error:
             parser.error(str(error))
-    if args.archive is None and args.parents_from is None and not args.experts:
+    evolving = any(arm.startswith("evolve") for arm in args.arms)
+    if evolving and args.archive is None and args.parents_from is None and not args.experts:
         parser.error(
             "evolve needs scored parents: pass --archive (a run's archive), --parents-from (an earlier bench's JSON) "
             "or --experts (to score its own)"
@@ -341,7 +345,9 @@ def main(argv: list[str] | None = None) -> dict:
         paper_chats = [generator_messages(NUM_EXPERTS)] * args.samples
         grid = [bench.run(f"paper T={t:g}", t, paper_chats, "paper", repair=False) for t in args.grid]
         paper = best_paper(grid, bench.counted_trivial)
-        if args.parents_from is not None:
+        if not evolving:
+            parents = []
+        elif args.parents_from is not None:
             parents = reused
         elif args.archive is not None:
             parents = parents_from_archive(args.archive, args.parent_pool, bench.trivial)
@@ -349,7 +355,7 @@ def main(argv: list[str] | None = None) -> dict:
             pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
             parents = scored_parents(args, seed, list(pool.values())[: args.parent_pool], bench.trivial)
         evolve_chats = (
-            evolve_prompts(NUM_EXPERTS, parents, args.parents, args.samples, SAMPLING_SEED) if parents else paper_chats
+            evolve_prompts(NUM_EXPERTS, parents, args.parents, args.samples, args.sampling_seed) if parents else paper_chats
         )
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
         start, tag = (STACK_START, "+stack") if args.stack_start else ("", "")
@@ -359,10 +365,9 @@ def main(argv: list[str] | None = None) -> dict:
             "evolve": (evolve_t, evolve_chats, "evolve", False),
             "evolve+repair": (evolve_t, evolve_chats, "evolve", True),
         }
-        for name in ARMS:
-            if name in args.arms or name == "evolve+repair":
-                temperature, chats, proposal, repair = settings[name]
-                arms.append(bench.run(name + tag, temperature, chats, proposal, repair=repair, start=start))
+        for name in (arm for arm in ARMS if arm in args.arms):
+            temperature, chats, proposal, repair = settings[name]
+            arms.append(bench.run(name + tag, temperature, chats, proposal, repair=repair, start=start))
     # Only the evolve arms were shown the parents; the paper arms' own finds are among them, and are new there.
     shown = frozenset(p.fingerprint for p in parents if p.fingerprint)
     grid_rows = [a.summary(bench.counted_trivial) for a in grid]
@@ -373,6 +378,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seed": str(args.seed),
         "cpu": torch.backends.cpu.get_cpu_capability(),  # what the seconds per executable candidate were timed on
         "samples_per_arm": args.samples,
+        "sampling_seed": args.sampling_seed,
         "grid": grid_rows,
         "best_paper_temperature": paper.temperature,
         "parents": [
@@ -380,7 +386,8 @@ def main(argv: list[str] | None = None) -> dict:
             for p in parents
         ],
         "arms": rows,
-        "acceptance": acceptance(rows[0], rows[-1]),
+        # Issue 19's bars are evolve+repair's against the best paper setting; without that arm there are none.
+        "acceptance": acceptance(rows[0], rows[-1]) if "evolve+repair" in args.arms else None,
     }
     print(f"CPU {results['cpu']}; temperature grid (paper):\n" + table(grid_rows))
     print(f"\nbest paper temperature {paper.temperature:g}, evolve at {evolve_t:g}, {args.samples} samples per arm:\n"

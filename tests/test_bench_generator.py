@@ -98,6 +98,12 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     argv = ["--seed", str(tiny_model_dir), "--parents-from", str(out), "--samples", "2", "--batch-size", "2",
             "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "--out", str(short)]
     assert [r["arm"] for r in bench.main(argv)["arms"]] == ["paper T=0.7", "evolve+repair"]
+    # The grid alone, another draw of replies: no parents needed, no bars to judge.
+    argv = ["--seed", str(tiny_model_dir), "--samples", "2", "--batch-size", "2", "--grid", "0.7",
+            "--max-new-tokens", "16", "--arms", "--sampling-seed", "1", "--out", str(short)]
+    alone = bench.main(argv)
+    assert [r["arm"] for r in alone["arms"]] == ["paper T=0.7"] and alone["acceptance"] is None
+    assert alone["sampling_seed"] == 1 and alone["parents"] == []
 
 
 def test_non_positive_counts_are_one_line_errors(capsys):

@@ -100,6 +100,7 @@ def test_a_new_run_measures_plans_and_a_resume_keeps_the_plan(tmp_path, tiny_mod
     c = config(
         seed=str(tiny_model_dir), experts={"models": [str(p) for p in tiny_expert_dirs]}, task="arithmetic",
         backend={"batch_size": 8}, budget={"minutes": 5, "probe_problems": 2},
+        generator={"model": str(tiny_expert_dirs[0]), "samples_per_iteration": 12},  # the seed's shape: 1.00x
     )
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
@@ -108,6 +109,8 @@ def test_a_new_run_measures_plans_and_a_resume_keeps_the_plan(tmp_path, tiny_mod
     assert run.plan.is_file() and deadline is not None
     assert any(line.startswith("budget: 1 and 2 problems took") for line in lines)
     assert any(line.startswith("estimate:") for line in lines)
+    assert "budget: the generator has 1.00x the seed's parameters; sampling and DPO are costed so" in lines
+    assert budget.Plan.load(run.plan).throughput.generator_scale == 1.0
     again, _ = _keep_to_budget(c, run, resume=True, data_dir=None, log=lines.append)
     assert again == planned and "budget: keeping the plan" in " ".join(lines)
 
