@@ -325,12 +325,14 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--samples, --batch, --batch-size, --parents, --parent-pool and --max-new-tokens must be positive")
     if args.archive is not None and args.parents_from is not None:
         parser.error("pass one source of parents: --archive or --parents-from")
+    evolving = any(arm.startswith("evolve") for arm in args.arms)
+    if args.parents_from is not None and not evolving:
+        parser.error("--parents-from is for the evolve arms, and none was asked for (--arms)")
     if args.parents_from is not None:
         try:
             reused = parents_from_bench(args.parents_from)[: args.parent_pool]  # written best first
         except ValueError as error:
             parser.error(str(error))
-    evolving = any(arm.startswith("evolve") for arm in args.arms)
     if evolving and args.archive is None and args.parents_from is None and not args.experts:
         parser.error(
             "evolve needs scored parents: pass --archive (a run's archive), --parents-from (an earlier bench's JSON) "

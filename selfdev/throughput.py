@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from selfdev.errors import UserError
+
 if TYPE_CHECKING:
     from selfdev.config import DiscoveryConfig
 
@@ -108,7 +110,8 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
 
 
 def parameters(folder: str | Path) -> int:
-    """Parameters of a safetensors model folder, read from the files' headers (no weights loaded)."""
+    """Parameters of a model folder, without loading its weights: from the safetensors headers, else (a folder of
+    pytorch_model.bin) from its config, built on the meta device."""
     import math
 
     from safetensors import safe_open
@@ -117,9 +120,20 @@ def parameters(folder: str | Path) -> int:
     for path in sorted(Path(folder).glob("*.safetensors")):
         with safe_open(path, "pt") as f:
             total += sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
-    if total == 0:
-        raise ValueError(f"{folder}: no safetensors weights to count")
-    return total
+    return total or _parameters_from_config(Path(folder))
+
+
+def _parameters_from_config(folder: Path) -> int:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{folder}: neither safetensors weights nor a readable config.json to count parameters") from error
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return model.num_parameters()
 
 
 def warm_up(backend, task, example) -> None:

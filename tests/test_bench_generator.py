@@ -125,3 +125,6 @@ def test_parents_from_a_file_that_is_no_bench_output_is_a_one_line_error(tmp_pat
     with pytest.raises(SystemExit):
         bench.main(["--parents-from", str(old), "--archive", str(old)])
     assert "one source of parents" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # read for nothing: no evolve arm was asked for
+        bench.main(["--parents-from", str(old), "--arms", "paper+repair"])
+    assert "none was asked for" in capsys.readouterr().err

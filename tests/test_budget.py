@@ -142,3 +142,20 @@ def test_a_larger_generator_costs_sampling_and_dpo_by_its_size(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     assert parameters(tiny_model_dir) == AutoModelForCausalLM.from_pretrained(tiny_model_dir).num_parameters()
+
+
+def test_parameters_of_a_folder_without_safetensors_come_from_its_config(tiny_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from selfdev.errors import UserError
+    from selfdev.throughput import parameters
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    (tmp_path / "bin").mkdir()
+    model.config.save_pretrained(tmp_path / "bin")
+    torch.save(model.state_dict(), tmp_path / "bin" / "pytorch_model.bin")  # an older checkpoint's format
+    assert parameters(tmp_path / "bin") == model.num_parameters()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="neither safetensors weights nor a readable config.json"):
+        parameters(tmp_path / "empty")
