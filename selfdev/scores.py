@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence, TypeVar
 
 import numpy as np
-from scipy.stats import binomtest, t as student_t
+from scipy.stats import binomtest, fisher_exact, mannwhitneyu, t as student_t
 
 Z95 = 1.959963984540054
 BOOTSTRAP_RESAMPLES = 10_000
@@ -273,6 +273,59 @@ def median_estimate(values: Sequence[float], *, resamples: int = 2000, seed: int
     medians = np.median(data[np.random.default_rng(seed).integers(0, n, size=(resamples, n))], axis=1)
     lo, hi = np.quantile(medians, [0.025, 0.975])
     return Estimate(float(np.median(data)), (float(lo), float(hi)), n)
+
+
+@dataclass(frozen=True)
+class Unpaired:
+    """Group A against group B of different items (the replies of two generators): their difference, its 95%
+    interval and a two-sided exact or rank test. Replies are not shared the way problems are, so this is unpaired."""
+
+    a: Estimate
+    b: Estimate
+    diff: float
+    ci: tuple[float, float]
+    p_value: float
+
+    def verdict(self) -> str:
+        if self.a.n == 0 or self.b.n == 0:
+            return "nothing to compare"
+        if self.p_value >= 0.05 or self.ci[0] <= 0.0 <= self.ci[1]:
+            return "no difference (within noise)"
+        return "higher" if self.diff > 0 else "lower"
+
+    def describe(self, digits: int = 2) -> str:
+        if self.a.n == 0 or self.b.n == 0:
+            return "–"
+        lo, hi = self.ci
+        return f"{self.diff:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}] p={self.p_value:.2g}: {self.verdict()}"
+
+
+def rate_difference(k_a: int, n_a: int, k_b: int, n_b: int) -> Unpaired:
+    """Two proportions: Newcombe's interval of the difference (from the two Wilson intervals) and Fisher's exact test."""
+    a, b = rate(k_a, n_a), rate(k_b, n_b)
+    if n_a == 0 or n_b == 0:
+        return Unpaired(a, b, math.nan, (math.nan, math.nan), 1.0)
+    d = a.value - b.value
+    (l1, u1), (l2, u2) = a.ci, b.ci
+    lo = d - math.sqrt((a.value - l1) ** 2 + (u2 - b.value) ** 2)
+    hi = d + math.sqrt((u1 - a.value) ** 2 + (b.value - l2) ** 2)
+    p = float(fisher_exact([[k_a, n_a - k_a], [k_b, n_b - k_b]]).pvalue)
+    return Unpaired(a, b, d, (lo, hi), p)
+
+
+def median_difference(a: Sequence[float], b: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> Unpaired:
+    """Two medians: a bootstrap interval of their difference (each group resampled on its own) and the two-sided
+    Mann-Whitney U test."""
+    ea, eb = median_estimate(a, resamples=resamples, seed=seed), median_estimate(b, resamples=resamples, seed=seed)
+    if not a or not b:
+        return Unpaired(ea, eb, math.nan, (math.nan, math.nan), 1.0)
+    rng = np.random.default_rng(seed)
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diffs = (np.median(x[rng.integers(0, len(x), size=(resamples, len(x)))], axis=1)
+             - np.median(y[rng.integers(0, len(y), size=(resamples, len(y)))], axis=1))
+    lo, hi = np.quantile(diffs, [0.025, 0.975])
+    p = 1.0 if len(set(a) | set(b)) == 1 else float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+    return Unpaired(ea, eb, ea.value - eb.value, (float(lo), float(hi)), p)
 
 
 def detectable_difference(n: int, discordant: float = 0.3) -> float:

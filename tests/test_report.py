@@ -205,3 +205,31 @@ def test_a_config_that_does_not_validate_is_a_note(run_dir: Path):
     summary = collect(run_dir)
     assert summary.slices == [20, 100] and summary.task is None  # the archive's dev sizes stand in
     assert any("config does not validate" in note and "cascade" in note for note in summary.notes)
+
+
+def test_the_dpo_arm_against_the_control_arm(tmp_path: Path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(CONFIG)
+    with Archive(run / "archive.sqlite") as archive:
+        first = archive.add(scored(1, 0, 0.3))
+        for i in range(1, 9):  # the DPO arm repeats its first function 8 times: each repeat is worth its score
+            archive.add(CandidateRecord(1, i, "ok", code=CODE, reply=CODE, duplicate_of=first, dev=ev(0.3, 20)))
+        archive.add(CandidateRecord(1, 9, "runtime", code=CODE))
+        for i in range(10, 20):  # the control arm: 2 of 10 run, worth less
+            archive.add(scored(1, i, 0.1, arm="control") if i < 12 else CandidateRecord(1, i, "syntax", arm="control"))
+    s = collect(run)
+    (row,) = s.arms
+    assert (row.iteration, row.proposal) == (1, "paper")
+    assert (row.executable.a.value, row.executable.b.value) == (pytest.approx(0.9), pytest.approx(0.2))
+    assert row.executable.p_value == pytest.approx(0.0055, abs=1e-4)  # Fisher's exact test, 9/10 against 2/10
+    assert row.executable.verdict() == "higher" and row.executable.ci[0] > 0
+    assert (row.dev.a.n, row.dev.b.n) == (9, 2) and row.dev.diff == pytest.approx(0.2)
+    index = write_report(run)
+    assert "DPO arm against the control arm" in index.read_text()
+    assert "DPO arm against the control arm" in (index.parent / "summary.md").read_text()
+
+
+def test_no_control_arm_no_arm_table(run_dir: Path):
+    assert collect(run_dir).arms == []
+    assert "DPO arm against the control arm" not in write_report(run_dir).read_text()

@@ -119,6 +119,28 @@ def test_estimates():
     assert scores.detectable_difference(100) < scores.detectable_difference(30)
 
 
+def test_unpaired_rates_newcombe_interval_and_fisher_test():
+    # Newcombe (1998), Statistics in Medicine 17: 873-890, Table II, method 10.
+    d = scores.rate_difference(56, 70, 48, 80)
+    assert d.diff == pytest.approx(0.2) and d.ci == pytest.approx((0.0524, 0.3339), abs=1e-4)
+    d = scores.rate_difference(9, 10, 3, 10)
+    assert d.ci == pytest.approx((0.1705, 0.8090), abs=1e-4)
+    assert d.p_value == pytest.approx(0.01977, abs=1e-4) and d.verdict() == "higher"  # Fisher's exact, two-sided
+    # Session 10's two generators: 16/48 against 5/48 replies ran and were not trivial.
+    assert scores.rate_difference(16, 48, 5, 48).p_value == pytest.approx(0.012, abs=1e-3)
+    assert scores.rate_difference(5, 10, 4, 10).verdict() == "no difference (within noise)"
+    assert scores.rate_difference(3, 10, 0, 0).verdict() == "nothing to compare"
+
+
+def test_unpaired_medians_bootstrap_and_rank_test():
+    low, high = [0.1, 0.1, 0.2, 0.1, 0.0, 0.1], [0.4, 0.5, 0.3, 0.4, 0.6, 0.5]
+    d = scores.median_difference(high, low)
+    assert d.diff == pytest.approx(0.35) and d.ci[0] > 0 and d.p_value < 0.01 and d.verdict() == "higher"
+    same = scores.median_difference([0.2, 0.2, 0.2], [0.2, 0.2])
+    assert same.diff == 0 and same.p_value == 1.0 and same.verdict() == "no difference (within noise)"
+    assert scores.median_difference([], low).describe() == "–"
+
+
 @pytest.fixture(scope="module")
 def sim():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

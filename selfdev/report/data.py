@@ -56,6 +56,18 @@ class ProposalRow:
 
 
 @dataclass
+class ArmRow:
+    """One iteration's DPO arm against its control arm (the generator without DPO, same prompt and temperature)."""
+
+    iteration: int
+    proposal: str
+    executable: scores.Unpaired  # share of replies that ran; Newcombe interval, Fisher's exact test
+    # First-slice accuracy of every reply that ran and was scored, a repeat with the score of the function it
+    # repeats (a copy of the prompt's example scores as the example): what each arm's replies are worth.
+    dev: scores.Unpaired  # difference of medians, bootstrap interval, Mann-Whitney U
+
+
+@dataclass
 class ScoredRow:
     """A discovered algorithm, a reference or a tuned baseline, with every evaluation it has."""
 
@@ -98,6 +110,7 @@ class RunSummary:
     scores_by_iteration: dict[int, list[float]]  # first-slice accuracies of the evaluated candidates
     evaluation_order: list[tuple[float, float, float]]  # (accuracy, lo, hi) on the first slice, in archive order
     experts: list[ExpertRow] = field(default_factory=list)  # task vector sizes, cosines, held-out accuracies
+    arms: list[ArmRow] = field(default_factory=list)  # with generator.control: the DPO arm against the control arm
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +190,20 @@ def _proposal_rows(
                 median_dev=scores.median_estimate(_first_slice([c for c in group if _measured(c)], slices)),
             )
         )
+    return rows
+
+
+def _arm_rows(iteration: int, pool: list[CandidateRecord], slices: list[int]) -> list[ArmRow]:
+    rows = []
+    for proposal in sorted({c.proposal for c in pool if c.arm == "control"}):
+        main, control = ([c for c in pool if (c.proposal, c.arm) == (proposal, arm)] for arm in ("main", "control"))
+        ran = [sum(c.executable for c in group) for group in (main, control)]
+        worth = [[c.dev.prefix(slices[0]).accuracy for c in group if c.executable and c.dev is not None] if slices else []
+                 for group in (main, control)]
+        rows.append(ArmRow(
+            iteration, proposal, scores.rate_difference(ran[0], len(main), ran[1], len(control)),
+            scores.median_difference(*worth),
+        ))
     return rows
 
 
@@ -293,6 +320,7 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
         scores_by_iteration={i: [c.dev.prefix(slices[0]).accuracy for c in measured if c.iteration == i] for i in iterations},
         evaluation_order=[(e.accuracy, *e.interval()) for e in first],
         experts=experts,
+        arms=[row for i in iterations for row in _arm_rows(i, [c for c in generated if c.iteration == i], slices)],
     )
 
 

@@ -45,6 +45,22 @@ def iteration_cells(summary: RunSummary) -> Cells:
     return headers, rows
 
 
+_ARMS_TITLE = "DPO arm against the control arm (no DPO; the same prompt and temperature)"
+
+
+def arm_cells(summary: RunSummary) -> Cells:
+    """With a control arm: whether DPO changed how often the generator's code runs and what the code is worth."""
+    first = f"dev@{summary.slices[0]}" if summary.slices else "first slice"
+    headers = ["iteration", "proposal", "executable: DPO", "control", "difference", f"median {first}: DPO", "control",
+               "difference"]
+    rows = [
+        [str(r.iteration), r.proposal, r.executable.a.describe(2), r.executable.b.describe(2), r.executable.describe(),
+         r.dev.a.describe(), r.dev.b.describe(), r.dev.describe()]
+        for r in summary.arms
+    ]
+    return headers, rows
+
+
 def proposal_cells(summary: RunSummary) -> Cells:
     """Per iteration, proposal kind and arm: how often the generator's code ran, how varied it was (copies: runs of a
     reference's function, the prompt's example above all), repairs."""
@@ -129,7 +145,9 @@ def render_markdown(summary: RunSummary, plots: list[str]) -> str:
     lines += _md_table(test_cells(summary)) + ["", "## Iterations", ""]
     lines += _md_table(iteration_cells(summary)) + ["", f"## {_EXPERTS_TITLE}", ""]
     lines += _md_table(expert_cells(summary)) + ["", "## Proposals: per iteration, kind and arm", ""]
-    lines += _md_table(proposal_cells(summary)) + ["", "## Top algorithms against references and baselines", ""]
+    lines += _md_table(proposal_cells(summary)) + [""]
+    lines += [f"## {_ARMS_TITLE}", "", *_md_table(arm_cells(summary)), ""] if summary.arms else []
+    lines += ["## Top algorithms against references and baselines", ""]
     lines += _md_table(comparison_cells(summary)) + [""]
     lines += [f"![{p}]({p})" for p in plots] + [""]
     for r in summary.top:
@@ -171,7 +189,8 @@ def render_html(summary: RunSummary, plots: list[str]) -> str:
         f"<h2>Iterations</h2>{_html_table(iteration_cells(summary))}"
         f"<h2>{_EXPERTS_TITLE}</h2>{_html_table(expert_cells(summary))}"
         f"<h2>Proposals: per iteration, kind and arm</h2>{_html_table(proposal_cells(summary))}"
-        f"<h2>Top algorithms against references and baselines</h2>{_html_table(comparison_cells(summary))}"
+        + (f"<h2>{html.escape(_ARMS_TITLE)}</h2>{_html_table(arm_cells(summary))}" if summary.arms else "")
+        + f"<h2>Top algorithms against references and baselines</h2>{_html_table(comparison_cells(summary))}"
         f"<h2>Plots</h2>{images}<h2>Code of the top algorithms</h2>{code or '<p>none yet</p>'}</body></html>\n"
     )
 
@@ -202,5 +221,6 @@ def rich_tables(summary: RunSummary) -> list[Table]:
         _rich("Discovery: per iteration", iteration_cells(summary)),
         _rich(_EXPERTS_TITLE, expert_cells(summary)),
         _rich("Proposals: per iteration, kind and arm", proposal_cells(summary)),
+        *([_rich(_ARMS_TITLE, arm_cells(summary))] if summary.arms else []),
         _rich("Test: paired against the seed and tuned task arithmetic", test_cells(summary)),
     ]
