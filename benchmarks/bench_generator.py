@@ -256,6 +256,10 @@ def acceptance(paper: dict, evolved: dict) -> dict:
         # Stricter than the bar: distinct functions that are neither trivial nor a copy of a shown parent.
         "new_per_100_at_least_2x": evolved["new_per_100"] >= 2 * paper["new_per_100"],
         "seconds_per_executable_at_most_1.5x": compare("seconds_per_executable", lambda e, p: e <= 1.5 * p),
+        # Not a bar: whether the two executable rates differ beyond noise (unpaired: the prompts differ).
+        "executable_against_paper": scores.rate_difference(
+            evolved["executable"], evolved["samples"], paper["executable"], paper["samples"]
+        ).describe(),
     }
 
 

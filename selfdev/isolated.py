@@ -11,11 +11,21 @@ The child is spawned (a fork would copy the parent's CUDA or Ray state). Its
 log lines come back through a pipe to the caller's `log`, which need not be
 picklable; its return value and exceptions come back pickled, so a UserError
 raised in the stage is still a UserError here.
+
+The child ends with its caller: a caller killed outright (SIGTERM, SIGKILL, out of
+memory) runs no `finally`, and a debate left running as an orphan went on using both
+cores for minutes. The child holds the read end of a lifeline pipe whose only write
+end the caller holds; when the caller is gone, the read sees end of file and the
+child exits. (Not PR_SET_PDEATHSIG: it fires when the thread that started the child
+exits, see sandbox/worker_process.py.)
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
+import threading
 from multiprocessing.connection import Connection
 from typing import Any, Callable, TypeVar
 
@@ -28,7 +38,17 @@ class StageDied(RuntimeError):
     """The stage's process ended without a result (killed, out of memory, crashed in C)."""
 
 
-def _stage_main(conn: Connection, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+def _exit_with_caller(lifeline: Connection) -> None:
+    try:
+        lifeline.recv()  # the caller never sends: this returns only by end of file
+    except (EOFError, OSError):
+        pass
+    print("selfdev: the caller of this stage is gone; stopping it", file=sys.stderr, flush=True)
+    os._exit(1)
+
+
+def _stage_main(conn: Connection, lifeline: Connection, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    threading.Thread(target=_exit_with_caller, args=(lifeline,), daemon=True, name="lifeline").start()
     try:
         result = fn(*args, log=lambda line: conn.send(("log", line)), **kwargs)
         conn.send(("result", result))
@@ -50,9 +70,13 @@ def run_isolated(fn: Callable[..., T], /, *args: Any, log: Log, **kwargs: Any) -
     """
     context = multiprocessing.get_context("spawn")
     reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_stage_main, args=(writer, fn, args, kwargs), name=f"selfdev-{fn.__name__}")
+    lifeline, holder = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_stage_main, args=(writer, lifeline, fn, args, kwargs), name=f"selfdev-{fn.__name__}"
+    )
     process.start()
     writer.close()  # so that the child's exit shows here as end of file
+    lifeline.close()  # the child's end; `holder` closes when this process ends, however it ends
     try:
         while True:
             try:
@@ -72,3 +96,4 @@ def run_isolated(fn: Callable[..., T], /, *args: Any, log: Log, **kwargs: Any) -
         if process.is_alive():  # interrupted here while the stage still runs
             process.terminate()
             process.join(_JOIN_SECONDS)
+        holder.close()

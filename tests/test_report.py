@@ -221,9 +221,10 @@ def test_the_dpo_arm_against_the_control_arm(tmp_path: Path):
     s = collect(run)
     (row,) = s.arms
     assert (row.iteration, row.proposal) == (1, "paper")
-    assert (row.executable.a.value, row.executable.b.value) == (pytest.approx(0.9), pytest.approx(0.2))
-    assert row.executable.p_value == pytest.approx(0.0055, abs=1e-4)  # Fisher's exact test, 9/10 against 2/10
-    assert row.executable.verdict() == "higher" and row.executable.ci[0] > 0
+    assert (row.executable.a, row.executable.b, row.executable.n) == (pytest.approx(0.9), pytest.approx(0.2), 10)
+    # Reply i against reply i: 7 ran only with DPO, none only without; exact McNemar 2 * 0.5^7.
+    assert (row.executable.only_a, row.executable.only_b) == (7, 0)
+    assert row.executable.p_value == pytest.approx(2 * 0.5**7) and row.executable.verdict() == "better"
     assert (row.dev.a.n, row.dev.b.n) == (9, 2) and row.dev.diff == pytest.approx(0.2)
     index = write_report(run)
     assert "DPO arm against the control arm" in index.read_text()

@@ -61,7 +61,9 @@ class ArmRow:
 
     iteration: int
     proposal: str
-    executable: scores.Unpaired  # share of replies that ran; Newcombe interval, Fisher's exact test
+    # Share of replies that ran, paired: the arms answer the same prompts with the same sampling seed, reply i of
+    # one against reply i of the other (exact McNemar, paired bootstrap), as two models on the same problems.
+    executable: scores.Paired
     # First-slice accuracy of every reply that ran and was scored, a repeat with the score of the function it
     # repeats (a copy of the prompt's example scores as the example): what each arm's replies are worth.
     dev: scores.Unpaired  # difference of medians, bootstrap interval, Mann-Whitney U
@@ -196,14 +198,15 @@ def _proposal_rows(
 def _arm_rows(iteration: int, pool: list[CandidateRecord], slices: list[int]) -> list[ArmRow]:
     rows = []
     for proposal in sorted({c.proposal for c in pool if c.arm == "control"}):
-        main, control = ([c for c in pool if (c.proposal, c.arm) == (proposal, arm)] for arm in ("main", "control"))
-        ran = [sum(c.executable for c in group) for group in (main, control)]
+        main, control = (
+            sorted((c for c in pool if (c.proposal, c.arm) == (proposal, arm)), key=lambda c: c.sample_index)
+            for arm in ("main", "control")
+        )
+        ran = [scores.Evaluation.of((str(i) for i in range(len(group))), (c.executable for c in group))
+               for group in (main, control)]
         worth = [[c.dev.prefix(slices[0]).accuracy for c in group if c.executable and c.dev is not None] if slices else []
                  for group in (main, control)]
-        rows.append(ArmRow(
-            iteration, proposal, scores.rate_difference(ran[0], len(main), ran[1], len(control)),
-            scores.median_difference(*worth),
-        ))
+        rows.append(ArmRow(iteration, proposal, scores.paired(*ran), scores.median_difference(*worth)))
     return rows
 
 

@@ -51,11 +51,11 @@ _ARMS_TITLE = "DPO arm against the control arm (no DPO; the same prompt and temp
 def arm_cells(summary: RunSummary) -> Cells:
     """With a control arm: whether DPO changed how often the generator's code runs and what the code is worth."""
     first = f"dev@{summary.slices[0]}" if summary.slices else "first slice"
-    headers = ["iteration", "proposal", "executable: DPO", "control", "difference", f"median {first}: DPO", "control",
-               "difference"]
+    headers = ["iteration", "proposal", "executable: DPO", "control", "difference (paired by prompt and seed)",
+               f"median {first}: DPO", "control", "difference"]
     rows = [
-        [str(r.iteration), r.proposal, r.executable.a.describe(2), r.executable.b.describe(2), r.executable.describe(),
-         r.dev.a.describe(), r.dev.b.describe(), r.dev.describe()]
+        [str(r.iteration), r.proposal, f"{r.executable.a:.2f} n={r.executable.n}", f"{r.executable.b:.2f}",
+         _paired(r.executable), r.dev.a.describe(), r.dev.b.describe(), r.dev.describe()]
         for r in summary.arms
     ]
     return headers, rows
