@@ -240,6 +240,11 @@ class SandboxWorker:
         if output is not None and output[0] not in process.sets_sent:
             fds.append(output[1])
             message["out"]["fd"] = True
+        # Before the send, not after: a worker can pick the request up, run every small tensor and post its
+        # progress before this thread runs again (a busy 2-core machine). With `sent` taken after the send, those
+        # posts read as older than the request, the loop below took the worker for "not picked up yet" and
+        # waited out the start-up allowance instead of killing a call stuck in C code.
+        sent = time.monotonic()
         try:
             protocol.send(process.sock, message, fds)
         except OSError:
@@ -250,7 +255,6 @@ class SandboxWorker:
             if shared is not None:
                 process.sets_sent.add(shared)
         grace = self.limits.kill_grace_seconds
-        sent = time.monotonic()
         total_deadline = sent + total_s + grace
         done, progressed = -1, sent
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -192,6 +193,37 @@ def test_merge_model_hang_inside_c_code_is_killed_and_names_the_tensor(benign_fi
         assert diagnosis.reason == "b.bias: exceeded the wall-clock limit of 1s"
         assert worker._state.process.popen.pid != killed
         assert worker.probe(BENIGN).fingerprint == benign_fingerprint
+
+
+def test_a_worker_faster_than_its_caller_is_still_killed_in_c_code(monkeypatch):
+    # The caller's thread is descheduled right after the send (a busy 2-core machine): the worker has
+    # run the small tensors and posted its progress before the caller reads its clock. Those posts
+    # must still count as this request's, or the caller waits out the start-up allowance instead of
+    # killing the call stuck in LAPACK (a flake of the test above, 1 run in 3 on a 2-core AMX machine).
+    import sandbox.worker as worker_module
+
+    real_send = worker_module.protocol.send
+
+    def send_then_stall(sock, message, fds=()):
+        real_send(sock, message, fds)
+        if message.get("op") == "merge":
+            time.sleep(0.5)
+
+    code = (
+        "import torch\n\n"
+        "def merge(task_vectors):\n"
+        "    if task_vectors[0].dim() == 1:\n"
+        "        torch.linalg.svdvals(torch.ones(4000, 4000) + torch.eye(4000))\n"
+        "    return task_vectors[0]\n"
+    )
+    vectors = {"a.weight": task_vectors(), "b.bias": [t[0] for t in task_vectors()]}
+    with SandboxWorker(replace(LIMITS, kill_grace_seconds=0.25, address_space_bytes=1 << 30)) as worker:
+        worker.probe(BENIGN)  # up and warm, so the merge is picked up at once
+        killed = worker._state.process.popen.pid
+        monkeypatch.setattr(worker_module.protocol, "send", send_then_stall)
+        merged, diagnosis = worker.merge_model(code, vectors)
+        assert merged is None and diagnosis.status is Status.TIMEOUT
+        assert worker._state.process.popen.pid != killed, "the caller waited instead of killing the worker"
 
 
 def test_merge_model_whole_model_limit():
