@@ -270,9 +270,12 @@ def median_estimate(values: Sequence[float], *, resamples: int = 2000, seed: int
     if n == 0:
         return Estimate(math.nan, (math.nan, math.nan), 0)
     data = np.asarray(values, dtype=float)
-    medians = np.median(data[np.random.default_rng(seed).integers(0, n, size=(resamples, n))], axis=1)
-    lo, hi = np.quantile(medians, [0.025, 0.975])
+    lo, hi = np.quantile(_bootstrap_medians(data, np.random.default_rng(seed), resamples), [0.025, 0.975])
     return Estimate(float(np.median(data)), (float(lo), float(hi)), n)
+
+
+def _bootstrap_medians(data: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    return np.median(data[rng.integers(0, len(data), size=(resamples, len(data)))], axis=1)
 
 
 @dataclass(frozen=True)
@@ -321,8 +324,7 @@ def median_difference(a: Sequence[float], b: Sequence[float], *, resamples: int 
         return Unpaired(ea, eb, math.nan, (math.nan, math.nan), 1.0)
     rng = np.random.default_rng(seed)
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    diffs = (np.median(x[rng.integers(0, len(x), size=(resamples, len(x)))], axis=1)
-             - np.median(y[rng.integers(0, len(y), size=(resamples, len(y)))], axis=1))
+    diffs = _bootstrap_medians(x, rng, resamples) - _bootstrap_medians(y, rng, resamples)
     lo, hi = np.quantile(diffs, [0.025, 0.975])
     p = 1.0 if len(set(a) | set(b)) == 1 else float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
     return Unpaired(ea, eb, ea.value - eb.value, (float(lo), float(hi)), p)

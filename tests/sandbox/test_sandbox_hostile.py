@@ -172,18 +172,22 @@ def test_merge_model_per_tensor_timeout_names_the_tensor(worker):
     assert diagnosis.reason == "b.bias: exceeded the wall-clock limit of 1s"
 
 
+# A merge that hangs inside one C call for the 1-D tensor only: an SVD this size runs for seconds inside
+# LAPACK (2-2.5 s on one core here), where no interpreter-level interruption reaches it.
+HANG_IN_LAPACK = (
+    "import torch\n\n"
+    "def merge(task_vectors):\n"
+    "    if task_vectors[0].dim() == 1:\n"
+    "        torch.linalg.svdvals(torch.ones(4000, 4000) + torch.eye(4000))\n"
+    "    return task_vectors[0]\n"
+)
+
+
 def test_merge_model_hang_inside_c_code_is_killed_and_names_the_tensor(benign_fingerprint):
-    # An SVD this size runs for seconds inside LAPACK (2-2.5 s on one core here), where no
-    # interpreter-level interruption reaches it: only the process kill does. A short grace
-    # puts the kill (1.25 s) well before the SVD could return and be caught in Python. Its ~300 MB
+    # Only the process kill reaches the SVD. A short grace puts the kill (1.25 s) well before
+    # the SVD could return and be caught in Python. Its ~300 MB
     # of temporaries need more than the module's 512 MiB once the heap keeps freed memory (sandbox.heap).
-    code = (
-        "import torch\n\n"
-        "def merge(task_vectors):\n"
-        "    if task_vectors[0].dim() == 1:\n"
-        "        torch.linalg.svdvals(torch.ones(4000, 4000) + torch.eye(4000))\n"
-        "    return task_vectors[0]\n"
-    )
+    code = HANG_IN_LAPACK
     vectors = {"a.weight": task_vectors(), "b.bias": [t[0] for t in task_vectors()], "c.weight": task_vectors()}
     with SandboxWorker(replace(LIMITS, kill_grace_seconds=0.25, address_space_bytes=1 << 30)) as worker:
         killed = worker._state.process.popen.pid
@@ -209,13 +213,7 @@ def test_a_worker_faster_than_its_caller_is_still_killed_in_c_code(monkeypatch):
         if message.get("op") == "merge":
             time.sleep(0.5)
 
-    code = (
-        "import torch\n\n"
-        "def merge(task_vectors):\n"
-        "    if task_vectors[0].dim() == 1:\n"
-        "        torch.linalg.svdvals(torch.ones(4000, 4000) + torch.eye(4000))\n"
-        "    return task_vectors[0]\n"
-    )
+    code = HANG_IN_LAPACK
     vectors = {"a.weight": task_vectors(), "b.bias": [t[0] for t in task_vectors()]}
     with SandboxWorker(replace(LIMITS, kill_grace_seconds=0.25, address_space_bytes=1 << 30)) as worker:
         worker.probe(BENIGN)  # up and warm, so the merge is picked up at once
