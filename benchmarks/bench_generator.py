@@ -1,7 +1,8 @@
 """Proposal modes at equal samples: `paper` at its best temperature against `evolve` with and without repair.
 
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
-        [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--evolve-temperature T]
+        [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--shared-parents 1]
+        [--evolve-temperature T]
         [--stack-start] [--arms [paper+repair] [evolve] [evolve+repair]] [--sampling-seed 0]
         [--archive RUN/archive.sqlite | --parents-from BENCH.json
          | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
@@ -33,6 +34,7 @@ fingerprint) goes to --out's `.candidates.jsonl`, an arm at a time as each finis
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -191,9 +193,13 @@ def best_paper(grid: list[Arm], trivial: dict[str, str]) -> Arm:
     return max(grid, key=key)
 
 
-def parents_from_archive(path: Path, k: int, trivial: dict[str, str]) -> list[CandidateRecord]:
+def parents_from_archive(path: Path, k: int, screen: Screen, trivial: dict[str, str]) -> list[CandidateRecord]:
+    """The best `k` of a run's scored candidates, fingerprinted again by `screen`: the run's fingerprints include its
+    real-parameter probes, so they would match neither the replies' (a copy of a parent) nor the trivial merges'."""
     with Archive(path) as archive:
-        return select_parents(archive.candidates(kind=None), k, trivial)
+        pool = [c for c in archive.candidates(kind=None) if c.code and c.dev is not None]
+    pool = [dataclasses.replace(c, fingerprint=screen.probe(c.code).fingerprint) for c in pool]
+    return select_parents(pool, k, trivial)
 
 
 def parents_from_bench(path: Path) -> list[CandidateRecord]:
@@ -294,6 +300,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--parents", type=int, default=3, help="parents shown in one evolve prompt")
     parser.add_argument("--parent-pool", type=int, default=6, help="the best scored algorithms prompts draw from")
     parser.add_argument(
+        "--shared-parents", type=int, default=1,
+        help="evolve samples in a row shown the same draw of parents (generator.shared_parents); their prompts share "
+        "a prefix the generator reads once",
+    )
+    parser.add_argument(
         "--evolve-temperature", type=float,
         help="temperature of the evolve arms (default: the best paper temperature); parents anchor the code, so "
         "evolve may need more heat than the plain prompt to write anything but a copy",
@@ -325,8 +336,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if any(t <= 0 for t in [*args.grid, *([] if args.evolve_temperature is None else [args.evolve_temperature])]):
         parser.error("temperatures must be positive")
-    if min(args.samples, args.batch, args.batch_size, args.parents, args.parent_pool, args.max_new_tokens) < 1:
-        parser.error("--samples, --batch, --batch-size, --parents, --parent-pool and --max-new-tokens must be positive")
+    if min(args.samples, args.batch, args.batch_size, args.parents, args.parent_pool, args.shared_parents, args.max_new_tokens) < 1:
+        parser.error(
+            "--samples, --batch, --batch-size, --parents, --parent-pool, --shared-parents and --max-new-tokens must be positive"
+        )
     if args.archive is not None and args.parents_from is not None:
         parser.error("pass one source of parents: --archive or --parents-from")
     evolving = any(arm.startswith("evolve") for arm in args.arms)
@@ -356,12 +369,13 @@ def main(argv: list[str] | None = None) -> dict:
         elif args.parents_from is not None:
             parents = reused
         elif args.archive is not None:
-            parents = parents_from_archive(args.archive, args.parent_pool, bench.trivial)
+            parents = parents_from_archive(args.archive, args.parent_pool, bench.screen, bench.trivial)
         else:
             pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
             parents = scored_parents(args, seed, list(pool.values())[: args.parent_pool], bench.trivial)
         evolve_chats = (
-            evolve_prompts(NUM_EXPERTS, parents, args.parents, args.samples, args.sampling_seed) if parents else paper_chats
+            evolve_prompts(NUM_EXPERTS, parents, args.parents, args.samples, args.sampling_seed, args.shared_parents)
+            if parents else paper_chats
         )
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
         start, tag = (STACK_START, "+stack") if args.stack_start else ("", "")

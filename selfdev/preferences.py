@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from selfdev import scores
 from selfdev.archive import Archive
 from selfdev.config import PreferenceConfig
-from selfdev.generator.prompt import code_reply
+from selfdev.generator.reply import code_reply
 from selfdev.stages import CandidateRecord
 
 

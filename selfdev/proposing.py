@@ -63,7 +63,7 @@ class Proposer:
         pool = select_parents(self.archive.candidates(kind=None), self.config.parent_pool, self.trivial)
         if not pool:
             return "evolve", [generator_messages(num_experts)] * n
-        return "evolve", evolve_prompts(num_experts, pool, self.config.parents, n, seed)
+        return "evolve", evolve_prompts(num_experts, pool, self.config.parents, n, seed, self.config.shared_parents)
 
     def arms(self, iteration: int) -> list[tuple[str, Path | None]]:
         adapter = self.run.latest_adapter(iteration)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from sandbox import CheckedCode, Diagnosis, SandboxWorker, TaskVectorSet, check
-from selfdev.generator.prompt import extract_code
+from selfdev.generator.reply import extract_code
 from selfdev.stages import CandidateStatus, Screening
 
 NO_CODE = "the reply has no code block defining merge()"

@@ -109,3 +109,26 @@ def test_a_chat_ending_with_an_assistant_message_is_continued(tiny_model_dir):
     eos = set(backend.eos_ids)
     expected = expected[: next((i for i, t in enumerate(expected) if t in eos), len(expected))]
     assert reply == start + tokenizer.decode(expected, skip_special_tokens=True) and tokens == len(expected)
+
+
+def test_prompts_that_share_a_longer_prefix_are_decoded_as_groups_and_match_plain_generate(tiny_model_dir):
+    """Evolve prompts show the same parents to a run of samples: each such run is one group with its own cached prefix."""
+    from evals.backends.transformers_backend import GROUP_PREFIX_TOKENS, prefix_groups
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    parents = [" ".join(f"{word}{i}" for i in range(GROUP_PREFIX_TOKENS)) for word in ("alpha", "omega")]
+    prompts = [f"Task. {p} Ask {q}." for p in parents for q in ("one", "two")] + ["Task. unrelated"]
+    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+    assert sorted(map(sorted, prefix_groups(encoded, 2, batch_size=2))) == [[0, 1], [2, 3], [4]]
+    # Groups smaller than a batch would decode in more, smaller batches: they stay with the rest.
+    assert prefix_groups(encoded, 2, batch_size=3) == [[0, 1, 2, 3, 4]]
+    assert prefix_groups(encoded[:1] * 3, len(encoded[0]) - 1, 2) == [[0, 1, 2]]  # identical prompts: one group
+    backend = TransformersBackend.from_model(model, tokenizer, TransformersBackendConfig(batch_size=2, min_shared_prefix=4))
+    completions = backend.generate(prompts, SamplingParams(max_new_tokens=6))
+    reference = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    eos = set(backend.eos_ids)
+    for prompt, completion in zip(prompts, completions):
+        expected = reference_generate(reference, tokenizer, prompt, 6)
+        expected = expected[: next((i for i, t in enumerate(expected) if t in eos), len(expected))]
+        assert completion.text == tokenizer.decode(expected, skip_special_tokens=True)

@@ -10,7 +10,8 @@ import pytest
 from sandbox import SandboxLimits, SandboxWorker, check_source
 from selfdev.generator.allowed import allowed_api, shown_names
 from selfdev.generator.examples import EXAMPLES
-from selfdev.generator.prompt import ONE_SHOT, extract_code, generator_messages
+from selfdev.generator.prompt import ONE_SHOT, generator_messages
+from selfdev.generator.reply import extract_code
 from selfdev.stages import CandidateRecord
 from selfdev.generator.proposals import (
     DIRECTIONS,
@@ -232,3 +233,84 @@ def test_known_algorithms_run_in_the_sandbox_and_differ(worker):
     assert all(v.ok for v in verdicts.values()), {n: v.reason for n, v in verdicts.items() if not v.ok}
     assert len({v.fingerprint for v in verdicts.values()}) == len(EXAMPLES)
     assert EXAMPLES["task_arithmetic"] == ONE_SHOT
+
+
+# -- replies cut by the token limit or stopped at their code block's end ---------------------------
+
+def test_a_reply_cut_after_merge_keeps_merge_and_a_cut_inside_merge_is_left_for_the_sandbox(worker):
+    whole = "import torch\n\ndef merge(task_vectors):\n    return 0.5 * torch.stack(task_vectors).sum(dim=0)\n"
+    cut_in_test = "\n# Test it\ndef test_merge():\n    tvs = [\n        torch.tensor([1.0, 0.5], dtype=torch.float32),\n        torch.tensor([2.0"
+    code = extract_code(f"```python\n{whole}{cut_in_test}")
+    assert code == whole and worker.probe(code, seed=0).ok
+    cut_in_merge = whole[: whole.index("sum(")]
+    assert extract_code(f"```python\n{cut_in_merge}") == cut_in_merge.strip() + "\n"
+    assert check_source(extract_code(f"```python\n{cut_in_merge}")).status.value == "syntax"
+
+
+def test_a_reply_stopped_at_its_code_blocks_end_keeps_its_closing_fence():
+    from evals.backends.base import Completion, truncate_at_stop
+    from selfdev.generator.reply import CODE_END
+    from selfdev.generator.sampler import reply_of
+
+    written = f"Idea:\n```python\n{ONE_SHOT}```\nThis weights every expert the same."
+    text, hit = truncate_at_stop(written, (CODE_END,))  # as the backend returns it
+    assert hit and "This weights" not in text
+    reply = reply_of("", Completion(text, 90, "stop"))
+    assert reply == f"Idea:\n```python\n{ONE_SHOT}```" and extract_code(reply) == ONE_SHOT
+    # An opening fence names its language, so generation does not stop there.
+    assert not truncate_at_stop("Idea:\n```python\nimport torch\n", (CODE_END,))[1]
+    cut = "```python\nimport torch\n\ndef merge(task_vectors):\n    return"
+    assert reply_of("", Completion(cut, 320, "length")) == cut  # cut at the limit: left as it was cut
+
+
+def test_parents_are_shown_without_long_docstrings_and_unused_imports():
+    from selfdev.generator.reply import compact
+
+    verbose = '''import torch
+import torch.nn as nn
+from typing import List
+
+def merge(task_vectors: List[torch.Tensor]) -> torch.Tensor:
+    """
+    Merge the experts.
+
+    Args:
+        task_vectors: the task vectors.
+    """
+    # weight the experts
+    weights = torch.tensor([0.5, 0.3, 0.2])
+    return sum(w * tv for w, tv in zip(weights, task_vectors))
+'''
+    shown = compact(verbose)
+    assert shown == (
+        "import torch\nfrom typing import List\n\ndef merge(task_vectors: List[torch.Tensor]) -> torch.Tensor:\n"
+        "    # weight the experts\n    weights = torch.tensor([0.5, 0.3, 0.2])\n"
+        "    return sum(w * tv for w, tv in zip(weights, task_vectors))\n"
+    )
+    assert compact(EXAMPLES["ties_example"]) == EXAMPLES["ties_example"]  # a one-line docstring names the idea
+    assert compact("def merge(:\n") == "def merge(:\n"
+    user = evolve_messages(3, [CandidateRecord(0, 1, "ok", code=verbose, fingerprint="v", dev=Evaluation.of(["p"], [True]), id=1)])
+    assert shown.rstrip() in user[1]["content"] and "Args:" not in user[1]["content"]
+
+
+def test_a_merge_a_later_merge_replaces_is_dropped_unless_module_code_reads_it(worker):
+    first = "import torch\n\ndef merge(task_vectors):\n    return 0.4 * sum(task_vectors)\n"
+    last = "\ndef merge(task_vectors):\n    return torch.stack(task_vectors).median(dim=0).values\n"
+    code = extract_code(f"```python\n{first}{last}\nprint(merge([torch.ones(2)]))\n```")
+    assert code.count("def merge") == 1 and "0.4" not in code and "print" not in code and last.strip() in code
+    assert worker.probe(code, seed=0).ok
+    assert check_source(first + last).status.value == "syntax"  # what the sandbox says of both
+    chained = f"{first}\nbase = merge\n\ndef merge(task_vectors):\n    return base(task_vectors) * 2\n"
+    assert extract_code(f"```python\n{chained}```") == chained  # the first is read: left for the sandbox to refuse
+
+
+def test_a_run_of_samples_can_share_its_parents_and_each_keeps_its_own_direction():
+    pool = [scored(i, 0.5 - i / 100, f"f{i}") for i in range(6)]
+    draws = set()
+    for seed in range(4):
+        users = [p[1]["content"] for p in evolve_prompts(3, pool, shown=2, n=8, seed=seed, group=4)]
+        cut = [u[: u.index("scores higher.")] for u in users]  # everything before the direction
+        assert len(set(cut[:4])) == 1 and len(set(cut[4:])) == 1
+        assert all(DIRECTIONS[i % len(DIRECTIONS)] in u for i, u in enumerate(users))
+        draws |= {cut[0], cut[4]}
+    assert len(draws) > 2  # each run draws its parents anew

@@ -39,6 +39,27 @@ class TransformersBackendConfig:
     threads: int | None = None  # torch intra-op threads; None keeps torch's default (all cores)
 
 
+# Prompts that agree on this many tokens past the prefix all of them share are decoded as a group of their own.
+GROUP_PREFIX_TOKENS = 64
+
+
+def prefix_groups(encoded: Sequence[Sequence[int]], shared: int, batch_size: int) -> list[list[int]]:
+    """Indices of `encoded`, grouped so each group's longer common prefix is read once (its own cached forward).
+
+    Prompts that agree on GROUP_PREFIX_TOKENS past the `shared` prefix of all, at least `batch_size` of them, form a
+    group: the generator's evolve prompts show the same parents to a run of samples, and differ only after them. A
+    group decodes in batches of its own, so a smaller one would cost more decoding steps (each step costs about the
+    same for 2 rows as for 12 on a CPU) than its prefix saves: 6 groups of 2 took 3.5x the time of one batch of 12.
+    The rest (few-shot questions differ right after the shots) stay one group, decoded as before.
+    """
+    by_key: dict[tuple[int, ...], list[int]] = {}
+    for i, tokens in enumerate(encoded):
+        by_key.setdefault(tuple(tokens[: shared + GROUP_PREFIX_TOKENS]), []).append(i)
+    groups = [g for g in by_key.values() if len(g) >= batch_size]
+    rest = sorted(i for g in by_key.values() if len(g) < batch_size for i in g)
+    return groups + [rest] if rest else groups
+
+
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     first = sequences[0]
     n = min(len(s) for s in sequences)
@@ -139,21 +160,25 @@ class TransformersBackend:
         if not prompts:
             return []
         encoded = [self.encode(p) for p in prompts]
-        shared = min(common_prefix_length(encoded), min(len(e) for e in encoded) - 1)
-        if shared < self.config.min_shared_prefix:
-            shared = 0
-        prefix_cache = self._prefix_cache(tuple(encoded[0][:shared])) if shared else None
         generator = torch.Generator().manual_seed(params.seed)
-        # Longest first: a batch then holds rows of similar length and little padding.
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         results: list[Completion | None] = [None] * len(encoded)
         bs = self.config.batch_size
-        for start in range(0, len(order), bs):
-            rows = order[start : start + bs]
-            suffixes = [encoded[i][shared:] for i in rows]
-            for i, completion in zip(rows, self._decode_batch(prefix_cache, shared, suffixes, params, generator, progress)):
-                results[i] = completion
+        for group in prefix_groups(encoded, self._shared(encoded), bs):
+            shared = self._shared([encoded[i] for i in group])
+            prefix_cache = self._prefix_cache(tuple(encoded[group[0]][:shared])) if shared else None
+            # Longest first: a batch then holds rows of similar length and little padding.
+            order = sorted(group, key=lambda i: -len(encoded[i]))
+            for start in range(0, len(order), bs):
+                rows = order[start : start + bs]
+                suffixes = [encoded[i][shared:] for i in rows]
+                for i, completion in zip(rows, self._decode_batch(prefix_cache, shared, suffixes, params, generator, progress)):
+                    results[i] = completion
         return results  # type: ignore[return-value]
+
+    def _shared(self, encoded: list[list[int]]) -> int:
+        """Tokens every one of `encoded` starts with, leaving each at least one of its own; 0 when too few to cache."""
+        shared = min(common_prefix_length(encoded), min(len(e) for e in encoded) - 1)
+        return shared if shared >= self.config.min_shared_prefix else 0
 
     def _prefix_cache(self, prefix: tuple[int, ...]) -> DynamicCache:
         if self._prefix is None or self._prefix[0] != prefix:

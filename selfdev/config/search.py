@@ -35,7 +35,11 @@ class GeneratorConfig(BaseModel):
     parents: int = Field(3, ge=1, description="evolve: parents shown in one prompt, drawn from the parent pool")
     parent_pool: int = Field(
         6, ge=1, description="evolve: the run's best scored, distinct, non-trivial algorithms each prompt draws its "
-        "parents from (a prompt of its own per sample)",
+        "parents from",
+    )
+    shared_parents: int = Field(
+        1, ge=1, description="evolve: samples in a row shown the same draw of parents (each with its own direction of "
+        "change); their prompts share a prefix that the generator reads once for all of them",
     )
     repair_attempts: int = Field(
         0, ge=0, description="rounds in which a failed candidate is shown with the sandbox's diagnosis and rewritten"

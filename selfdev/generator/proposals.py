@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 from sandbox import Diagnosis, Status
 from selfdev import scores
 from selfdev.generator.prompt import generator_messages, messages, task_text
+from selfdev.generator.reply import compact
 from selfdev.stages import CandidateRecord
 
 # Failures a repair can address: the static gate refused it, it raised, ran out of time or returned a bad tensor.
@@ -97,19 +98,27 @@ def select_parents(pool: Iterable[CandidateRecord], k: int, trivial: Iterable[st
 def evolve_messages(num_experts: int, parents: list[CandidateRecord], direction: str = DIRECTIONS[-1]) -> list[dict[str, str]]:
     """The `evolve` proposal: the task, the rules, `parents` with their scores, and a direction of change."""
     shown = "\n".join(
-        f"Algorithm {i} (accuracy {p.dev.describe()}):\n```python\n{p.code.rstrip()}\n```\n"
+        f"Algorithm {i} (accuracy {p.dev.describe()}):\n```python\n{compact(p.code).rstrip()}\n```\n"
         for i, p in enumerate(parents, 1)
     )
     return messages(task_text(num_experts) + EVOLVE_ASK.format(parents=shown, direction=direction))
 
 
-def evolve_prompts(num_experts: int, pool: list[CandidateRecord], shown: int, n: int, seed: int) -> list[list[dict[str, str]]]:
-    """`n` evolve prompts: each shows its own `shown` parents drawn from `pool` (ranked, best first; they keep
-    that order) and the next of `DIRECTIONS`; the same `seed` gives the same prompts (a resumed run's)."""
+def evolve_prompts(
+    num_experts: int, pool: list[CandidateRecord], shown: int, n: int, seed: int, group: int = 1
+) -> list[list[dict[str, str]]]:
+    """`n` evolve prompts: each run of `group` of them shows its own `shown` parents drawn from `pool` (ranked, best
+    first; they keep that order), and each prompt the next of `DIRECTIONS`; the same `seed` gives the same prompts (a
+    resumed run's).
+
+    A run that shares its parents shares its prompt up to the direction, and the generator's backend reads that
+    prefix once for the run (evals.backends.transformers_backend.prefix_groups) instead of once per sample.
+    """
     rng = random.Random(seed)
     prompts = []
     for i in range(n):
-        picked = sorted(rng.sample(range(len(pool)), min(shown, len(pool))))
+        if i % group == 0:
+            picked = sorted(rng.sample(range(len(pool)), min(shown, len(pool))))
         prompts.append(evolve_messages(num_experts, [pool[j] for j in picked], DIRECTIONS[i % len(DIRECTIONS)]))
     return prompts
 

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from evals.atomic import read_jsonl, write_jsonl_atomic
-from evals.backends.base import SamplingParams
+from evals.backends.base import Completion, SamplingParams
 from evals.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
 from selfdev.config import GeneratorConfig
 from selfdev.dpo import load_generator
+from selfdev.generator.reply import CODE_END
 from selfdev.stages import Sample
 
 Chat = list[dict[str, str]]
@@ -51,11 +52,20 @@ def generate(
 ) -> list[tuple[str, int]]:
     """One reply per prompt, with the number of tokens it took (`config.reply_start` is part of the reply, and
     not of the count: the generator continues from it)."""
-    params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p, seed=seed)
+    params = SamplingParams(
+        max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p, seed=seed, stop=(CODE_END,)
+    )
     start = config.reply_start
     if start:
         prompts = [[*chat, {"role": "assistant", "content": start}] for chat in prompts]
-    return [(start + c.text, c.num_tokens) for c in backend.generate(prompts, params, progress=progress)]
+    return [(reply_of(start, c), c.num_tokens) for c in backend.generate(prompts, params, progress=progress)]
+
+
+def reply_of(start: str, completion: Completion) -> str:
+    """The reply with the fence generation stopped at (CODE_END, which the backend leaves out) written back, so the
+    reply DPO learns from closes its code block as the prompt asks; a reply cut at the token limit stays cut."""
+    reply = start + completion.text
+    return reply + CODE_END.rstrip() if completion.finish_reason == "stop" and reply.count("```") % 2 else reply
 
 
 def sample_replies(
