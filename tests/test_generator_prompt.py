@@ -263,7 +263,7 @@ def test_a_reply_stopped_at_its_code_blocks_end_keeps_its_closing_fence():
     assert reply_of("", Completion(cut, 320, "length")) == cut  # cut at the limit: left as it was cut
 
 
-def test_parents_are_shown_without_long_docstrings_and_unused_imports():
+def test_parents_are_shown_without_long_docstrings_comment_lines_and_unused_imports():
     from selfdev.generator.reply import compact
 
     verbose = '''import torch
@@ -278,14 +278,15 @@ def merge(task_vectors: List[torch.Tensor]) -> torch.Tensor:
         task_vectors: the task vectors.
     """
     # weight the experts
-    weights = torch.tensor([0.5, 0.3, 0.2])
+    weights = torch.tensor([0.5, 0.3, 0.2])  # by how much each helps
+    hint = "# a string, not a comment"
     return sum(w * tv for w, tv in zip(weights, task_vectors))
 '''
     shown = compact(verbose)
     assert shown == (
         "import torch\nfrom typing import List\n\ndef merge(task_vectors: List[torch.Tensor]) -> torch.Tensor:\n"
-        "    # weight the experts\n    weights = torch.tensor([0.5, 0.3, 0.2])\n"
-        "    return sum(w * tv for w, tv in zip(weights, task_vectors))\n"
+        "    weights = torch.tensor([0.5, 0.3, 0.2])  # by how much each helps\n"
+        '    hint = "# a string, not a comment"\n    return sum(w * tv for w, tv in zip(weights, task_vectors))\n'
     )
     assert compact(EXAMPLES["ties_example"]) == EXAMPLES["ties_example"]  # a one-line docstring names the idea
     assert compact("def merge(:\n") == "def merge(:\n"
