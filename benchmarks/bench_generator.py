@@ -197,9 +197,9 @@ def parents_from_archive(path: Path, k: int, screen: Screen, trivial: dict[str, 
     """The best `k` of a run's scored candidates, fingerprinted again by `screen`: the run's fingerprints include its
     real-parameter probes, so they would match neither the replies' (a copy of a parent) nor the trivial merges'."""
     with Archive(path) as archive:
-        pool = [c for c in archive.candidates(kind=None) if c.code and c.dev is not None]
-    pool = [dataclasses.replace(c, fingerprint=screen.probe(c.code).fingerprint) for c in pool]
-    return select_parents(pool, k, trivial)
+        pool = [c for c in archive.candidates(kind=None) if c.code and c.dev is not None and c.duplicate_of is None]
+    probed = [(c, screen.probe(c.code)) for c in pool]
+    return select_parents([dataclasses.replace(c, fingerprint=d.fingerprint) for c, d in probed if d.ok], k, trivial)
 
 
 def parents_from_bench(path: Path) -> list[CandidateRecord]:

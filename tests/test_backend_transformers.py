@@ -132,3 +132,11 @@ def test_prompts_that_share_a_longer_prefix_are_decoded_as_groups_and_match_plai
         expected = reference_generate(reference, tokenizer, prompt, 6)
         expected = expected[: next((i for i, t in enumerate(expected) if t in eos), len(expected))]
         assert completion.text == tokenizer.decode(expected, skip_special_tokens=True)
+
+
+def test_a_group_keeps_whole_batches_and_its_remainder_joins_the_rest():
+    from evals.backends.transformers_backend import GROUP_PREFIX_TOKENS, prefix_groups
+
+    a, b = [1] * (GROUP_PREFIX_TOKENS + 2), [2] * (GROUP_PREFIX_TOKENS + 2)
+    encoded = [a + [i] for i in range(5)] + [b + [9]]
+    assert prefix_groups(encoded, 0, batch_size=2) == [[0, 1, 2, 3], [4, 5]]

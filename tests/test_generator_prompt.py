@@ -315,3 +315,18 @@ def test_a_run_of_samples_can_share_its_parents_and_each_keeps_its_own_direction
         assert all(DIRECTIONS[i % len(DIRECTIONS)] in u for i, u in enumerate(users))
         draws |= {cut[0], cut[4]}
     assert len(draws) > 2  # each run draws its parents anew
+
+
+def test_only_a_block_cut_at_the_end_of_the_reply_loses_its_tail():
+    """A closed block with a broken helper after `merge` was not cut by the token limit: the sandbox sees it whole."""
+    code = "import torch\n\ndef merge(task_vectors):\n    return helper(task_vectors)\n\ndef helper(t):\n    return (t[0]\n"
+    assert extract_code(f"```python\n{code}```\nDone.") == code
+    assert extract_code(f"```python\n{code}").count("def helper") == 0  # cut at the limit: the unfinished tail goes
+
+
+def test_an_earlier_merge_read_at_load_time_is_kept():
+    from selfdev.generator.reply import compact
+
+    chained = "def merge(t):\n    return t[0]\n\ndef twice(t, base=merge):\n    return base(t)\n\ndef merge(t):\n    return twice(t)\n"
+    assert extract_code(f"```python\n{chained}```") == chained
+    assert compact("# only a comment\n").strip() == ""  # a module with no statements: nothing to show, no error

@@ -46,17 +46,21 @@ GROUP_PREFIX_TOKENS = 64
 def prefix_groups(encoded: Sequence[Sequence[int]], shared: int, batch_size: int) -> list[list[int]]:
     """Indices of `encoded`, grouped so each group's longer common prefix is read once (its own cached forward).
 
-    Prompts that agree on GROUP_PREFIX_TOKENS past the `shared` prefix of all, at least `batch_size` of them, form a
-    group: the generator's evolve prompts show the same parents to a run of samples, and differ only after them. A
-    group decodes in batches of its own, so a smaller one would cost more decoding steps (each step costs about the
-    same for 2 rows as for 12 on a CPU) than its prefix saves: 6 groups of 2 took 3.5x the time of one batch of 12.
-    The rest (few-shot questions differ right after the shots) stay one group, decoded as before.
+    Prompts that agree on GROUP_PREFIX_TOKENS past the `shared` prefix of all form a group of whole batches (the
+    generator's evolve prompts show the same parents to a run of samples, and differ only after them). A group
+    decodes in batches of its own, so a part smaller than a batch would cost more decoding steps (each step costs
+    about the same for 2 rows as for 12 on a CPU) than its prefix saves: 6 groups of 2 took 3.5x the time of one
+    batch of 12. The rest (few-shot questions differ right after the shots) stay one group, decoded as before.
     """
     by_key: dict[tuple[int, ...], list[int]] = {}
     for i, tokens in enumerate(encoded):
         by_key.setdefault(tuple(tokens[: shared + GROUP_PREFIX_TOKENS]), []).append(i)
-    groups = [g for g in by_key.values() if len(g) >= batch_size]
-    rest = sorted(i for g in by_key.values() if len(g) < batch_size for i in g)
+    if len(by_key) == 1:
+        return [list(range(len(encoded)))]  # all agree: the prefix they all share already covers it
+    # Whole batches only: a group's remainder would be a small batch of its own, so it joins the rest.
+    groups = [g[: len(g) // batch_size * batch_size] for g in by_key.values() if len(g) >= batch_size]
+    grouped = {i for g in groups for i in g}
+    rest = [i for i in range(len(encoded)) if i not in grouped]
     return groups + [rest] if rest else groups
 
 

@@ -39,7 +39,8 @@ class GeneratorConfig(BaseModel):
     )
     shared_parents: int = Field(
         1, ge=1, description="evolve: samples in a row shown the same draw of parents (each with its own direction of "
-        "change); their prompts share a prefix that the generator reads once for all of them",
+        "change); their prompts share a prefix that the generator reads once per batch of them (a saving from "
+        "`batch_size` up: runs shorter than a batch are decoded with the rest)",
     )
     repair_attempts: int = Field(
         0, ge=0, description="rounds in which a failed candidate is shown with the sandbox's diagnosis and rewritten"

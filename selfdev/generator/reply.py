@@ -17,7 +17,8 @@ from sandbox.api import MODULES
 
 # Where a reply's code block ends: generation stops there (selfdev.generator.sampler). What the seed writes after the
 # block (an explanation, example usage) is never run, and was 27% of the plain prompt's reply tokens in
-# bench_generator (2026-12-02). An opening fence carries its language (```python), so it does not match.
+# bench_generator (2026-12-02). The prompt asks for a ```python block, whose opening fence does not match; a reply
+# that opened a bare ``` fence after some prose would stop there and read as no code (none of 72 replies did).
 CODE_END = "\n```\n"
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -32,13 +33,15 @@ def extract_code(reply: str) -> str | None:
     """The code block that defines `merge`; else the reply itself if it parses and defines `merge`;
     else a block (or the reply) whose one entry point has another name, with a `merge` that calls it.
 
-    A reply cut off at the token limit leaves an unclosed fence: its content is still
-    taken, and the sandbox then reports the syntax error, which is the useful diagnosis.
+    A reply cut off at the token limit leaves an unclosed fence: its content is still taken, without the unfinished
+    statement after `merge` (`without_cut_tail`); a cut inside `merge` is left for the sandbox to diagnose.
     """
     blocks = [b.strip() for b in _FENCE.findall(reply)]
-    for block in blocks:
+    unclosed = reply.count("```") % 2 == 1  # the last block runs to the end of the reply: cut at the token limit
+    for i, block in enumerate(blocks):
         if re.search(r"^\s*def\s+merge\s*\(", block, re.MULTILINE):
-            return without_demo(without_cut_tail(block + "\n"))
+            cut = unclosed and i == len(blocks) - 1
+            return without_demo(without_cut_tail(block + "\n") if cut else block + "\n")
     try:
         tree = ast.parse(reply)
     except SyntaxError:
@@ -127,10 +130,10 @@ def without_demo(source: str) -> str:
     read = set().union(*(_globals_read(fn) for fn in tree.body if isinstance(fn, (ast.FunctionDef, ast.ClassDef))))
     merges = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "merge"]
     # Unless module-level code reads an earlier `merge` (`base = merge`): then the sandbox's refusal stands.
-    module_reads = {
-        n.id for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.ClassDef, *_DEMO))
-        for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-    }
+    at_load = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.ClassDef, *_DEMO))]
+    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef)):  # decorators and defaults run at load too
+        at_load += [*fn.decorator_list, *fn.args.defaults, *(d for d in fn.args.kw_defaults if d is not None)]
+    module_reads = {n.id for node in at_load for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     replaced = merges[:-1] if "merge" not in module_reads else []
 
     def kept(i: int, node: ast.stmt) -> bool:
@@ -180,7 +183,7 @@ def compact(source: str) -> str:
         n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) and not _bound_by(n) & used
     ]
     for scope in [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef)))]:
-        first = scope.body[0]
+        first = scope.body[0] if scope.body else None
         docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
         if docstring and len(scope.body) > 1 and "\n" in first.value.value.strip():
             dropped.append(first)

@@ -62,8 +62,9 @@ def generate(
 
 
 def reply_of(start: str, completion: Completion) -> str:
-    """The reply with the fence generation stopped at (CODE_END, which the backend leaves out) written back, so the
-    reply DPO learns from closes its code block as the prompt asks; a reply cut at the token limit stays cut."""
+    """The reply with its code block closed when generation stopped in it (at CODE_END, which the backend leaves
+    out, or at the end of sequence), so the reply DPO learns from closes its block as the prompt asks; a reply cut at
+    the token limit stays cut."""
     reply = start + completion.text
     return reply + CODE_END.rstrip() if completion.finish_reason == "stop" and reply.count("```") % 2 else reply
 
