@@ -201,8 +201,7 @@ def _without_comment_lines(source: str) -> str:
     alone = {t.start[0] - 1 for t in tokens if t.type == tokenize.COMMENT and not lines[t.start[0] - 1][: t.start[1]].strip()}
     if not alone:
         return source
-    kept = "\n".join(line for i, line in enumerate(lines) if i not in alone)
-    return re.sub(r"\n{3,}", "\n\n\n", kept).strip() + "\n"
+    return _without_lines(lines, alone)
 
 
 def _cut(source: str, nodes: list[ast.stmt], *, leading_comments: bool) -> str:
@@ -217,8 +216,13 @@ def _cut(source: str, nodes: list[ast.stmt], *, leading_comments: bool) -> str:
         while leading_comments and first > 0 and lines[first - 1].lstrip().startswith("#"):
             first -= 1
         cut.update(range(first, node.end_lineno))
-    kept_text = "\n".join(line for i, line in enumerate(lines) if i not in cut)
-    return re.sub(r"\n{3,}", "\n\n\n", kept_text).strip() + "\n"
+    return _without_lines(lines, cut)
+
+
+def _without_lines(lines: list[str], dropped: set[int]) -> str:
+    """`lines` without those at the indices `dropped`, with no more than two blank lines left in a row."""
+    kept = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
+    return re.sub(r"\n{3,}", "\n\n\n", kept).strip() + "\n"
 
 
 def _unavailable(node: ast.Import | ast.ImportFrom) -> bool:
