@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--shared-parents", type=int, default=1,
         help="evolve samples in a row shown the same draw of parents (generator.shared_parents); their prompts share "
-        "a prefix the generator reads once",
+        "a prefix the generator reads once per batch of them (from --batch-size up)",
     )
     parser.add_argument(
         "--evolve-temperature", type=float,
@@ -343,6 +343,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.archive is not None and args.parents_from is not None:
         parser.error("pass one source of parents: --archive or --parents-from")
     evolving = any(arm.startswith("evolve") for arm in args.arms)
+    if args.archive is not None and not args.archive.is_file():
+        parser.error(f"--archive {args.archive}: no such file (a run's archive.sqlite)")
     if args.parents_from is not None and not evolving:
         parser.error("--parents-from is for the evolve arms, and none was asked for (--arms)")
     if args.parents_from is not None:
@@ -361,6 +363,10 @@ def main(argv: list[str] | None = None) -> dict:
     limits = SandboxLimits(spare_worker=False)
     with SandboxWorker(limits) as worker, generator_backend(seed, None, GeneratorConfig(batch_size=args.batch_size)) as backend:
         bench = Bench(args, backend, worker)
+        if evolving and args.archive is not None:  # before the grid: an archive without parents fails in seconds
+            parents = parents_from_archive(args.archive, args.parent_pool, bench.screen, bench.trivial)
+            if not parents:
+                parser.error(f"--archive {args.archive}: no scored, distinct, non-trivial candidate runs in the sandbox")
         paper_chats = [generator_messages(NUM_EXPERTS)] * args.samples
         grid = [bench.run(f"paper T={t:g}", t, paper_chats, "paper", repair=False) for t in args.grid]
         paper = best_paper(grid, bench.counted_trivial)
@@ -369,7 +375,7 @@ def main(argv: list[str] | None = None) -> dict:
         elif args.parents_from is not None:
             parents = reused
         elif args.archive is not None:
-            parents = parents_from_archive(args.archive, args.parent_pool, bench.screen, bench.trivial)
+            pass  # read before the grid
         else:
             pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
             parents = scored_parents(args, seed, list(pool.values())[: args.parent_pool], bench.trivial)

@@ -7,6 +7,7 @@ are the bench's own.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -34,7 +35,7 @@ def load_bench():
     return module
 
 
-def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, data_dir, monkeypatch):
+def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, data_dir, monkeypatch, capsys):
     bench = load_bench()
     real, prompts = bench.generate, []
 
@@ -99,6 +100,22 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     argv = ["--seed", str(tiny_model_dir), "--parents-from", str(out), "--samples", "2", "--batch-size", "2",
             "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "--out", str(short)]
     assert [r["arm"] for r in bench.main(argv)["arms"]] == ["paper T=0.7", "evolve+repair"]
+    # Parents from a run's archive, fingerprinted again as the bench screens (the run's own fingerprints differ).
+    from selfdev.archive import Archive
+
+    with Archive(tmp_path / "run" / "archive.sqlite") as archive:
+        for p in again:
+            archive.add(dataclasses.replace(p, fingerprint="the run's own", id=None))
+    argv[argv.index("--parents-from"):argv.index("--parents-from") + 2] = ["--archive", str(tmp_path / "run" / "archive.sqlite")]
+    from_run = bench.main(argv)
+    assert {p["code"] for p in from_run["parents"]} == {p.code for p in again}
+    assert all(p["fingerprint"] != "the run's own" for p in from_run["parents"])
+    with Archive(tmp_path / "empty.sqlite"):
+        pass
+    argv[argv.index("--archive") + 1] = str(tmp_path / "empty.sqlite")
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(argv)
+    assert exit_.value.code == 2 and "no scored, distinct, non-trivial candidate" in capsys.readouterr().err
     # The grid alone, another draw of replies: no parents needed, no bars to judge.
     argv = ["--seed", str(tiny_model_dir), "--samples", "2", "--batch-size", "2", "--grid", "0.7",
             "--max-new-tokens", "16", "--arms", "--sampling-seed", "1", "--out", str(short)]
@@ -129,3 +146,13 @@ def test_parents_from_a_file_that_is_no_bench_output_is_a_one_line_error(tmp_pat
     with pytest.raises(SystemExit):  # read for nothing: no evolve arm was asked for
         bench.main(["--parents-from", str(old), "--arms", "paper+repair"])
     assert "none was asked for" in capsys.readouterr().err
+
+
+def test_a_missing_archive_is_a_one_line_error_and_creates_nothing(tmp_path, capsys):
+    bench = load_bench()
+    missing = tmp_path / "run" / "archive.sqlite"
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--archive", str(missing)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "no such file" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

@@ -218,6 +218,9 @@ def test_the_dpo_arm_against_the_control_arm(tmp_path: Path):
         archive.add(CandidateRecord(1, 9, "runtime", code=CODE))
         for i in range(10, 20):  # the control arm: 2 of 10 run, worth less
             archive.add(scored(1, i, 0.1, arm="control") if i < 12 else CandidateRecord(1, i, "syntax", arm="control"))
+        # Each arm repairs its own failures: different requests, so no paired row for repairs.
+        archive.add(CandidateRecord(1, 20, "syntax", code=CODE, proposal="repair", arm="control"))
+        archive.add(CandidateRecord(1, 21, "ok", code=CODE, proposal="repair", arm="main"))
     s = collect(run)
     (row,) = s.arms
     assert (row.iteration, row.proposal) == (1, "paper")
@@ -229,6 +232,8 @@ def test_the_dpo_arm_against_the_control_arm(tmp_path: Path):
     index = write_report(run)
     assert "DPO arm against the control arm" in index.read_text()
     assert "DPO arm against the control arm" in (index.parent / "summary.md").read_text()
+    # Each arm's rate carries its interval and n.
+    assert "| 1 | paper | 0.90 [0.6, 1.0] n=10 | 0.20 [0.1, 0.5] n=10 | +0.700" in (index.parent / "summary.md").read_text()
 
 
 def test_no_control_arm_no_arm_table(run_dir: Path):

@@ -197,7 +197,9 @@ def _proposal_rows(
 
 def _arm_rows(iteration: int, pool: list[CandidateRecord], slices: list[int]) -> list[ArmRow]:
     rows = []
-    for proposal in sorted({c.proposal for c in pool if c.arm == "control"}):
+    # Repairs are left out: each arm repairs its own failures, so repair i of one arm and of the other answer
+    # different requests and cannot be paired.
+    for proposal in sorted({c.proposal for c in pool if c.arm == "control"} - {"repair"}):
         main, control = (
             sorted((c for c in pool if (c.proposal, c.arm) == (proposal, arm)), key=lambda c: c.sample_index)
             for arm in ("main", "control")

@@ -8,7 +8,7 @@ from rich import box
 from rich.table import Table
 
 from selfdev.report.data import RunSummary, ScoredRow
-from selfdev.scores import Evaluation, Paired
+from selfdev.scores import Evaluation, Paired, rate
 
 Cells = tuple[list[str], list[list[str]]]  # headers, rows
 
@@ -54,7 +54,8 @@ def arm_cells(summary: RunSummary) -> Cells:
     headers = ["iteration", "proposal", "executable: DPO", "control", "difference (paired by prompt and seed)",
                f"median {first}: DPO", "control", "difference"]
     rows = [
-        [str(r.iteration), r.proposal, f"{r.executable.a:.2f} n={r.executable.n}", f"{r.executable.b:.2f}",
+        [str(r.iteration), r.proposal, *(rate(round(share * r.executable.n), r.executable.n).describe(2)
+                                         for share in (r.executable.a, r.executable.b)),
          _paired(r.executable), r.dev.a.describe(), r.dev.b.describe(), r.dev.describe()]
         for r in summary.arms
     ]
