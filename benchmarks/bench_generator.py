@@ -3,7 +3,7 @@
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
         [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--shared-parents 1]
         [--evolve-temperature T]
-        [--stack-start] [--arms [paper+repair] [evolve] [evolve+repair]] [--sampling-seed 0]
+        [--stack-start] [--arms [paper+repair] [evolve] [evolve+repair] [evolve-cycle]] [--sampling-seed 0]
         [--archive RUN/archive.sqlite | --parents-from BENCH.json
          | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
@@ -13,7 +13,8 @@
    The grid is reported.
 2. At that temperature (evolve: --evolve-temperature, if given), with the same sampling seed and the same number of generator replies (--samples):
    `evolve` (each sample's prompt shows its own --parents of the --parent-pool best scored ones, and one direction
-   of change, as the loop asks) and `evolve` with repair (a failed candidate's request is asked
+   of change drawn by the bandit from what paid in the arm's earlier batches, as the loop asks an iteration at a
+   time; `evolve-cycle`: the same parents, the directions in turn) and `evolve` with repair (a failed candidate's request is asked
    again with the sandbox's diagnosis, up to --repair-attempts times; every repair is one of the
    --samples replies, so the arms cost the same number of samples). With --stack-start these arms (and an extra
    `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START).
@@ -38,6 +39,7 @@ import dataclasses
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,7 @@ from seeds import DEFAULT_SEED, resolve_model
 from selfdev import scores
 from selfdev.archive import Archive
 from selfdev.config import GeneratorConfig
+from selfdev.generator import directions
 from selfdev.generator.prompt import ONE_SHOT, STACK_START, generator_messages
 from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.proposals import (
@@ -63,7 +66,7 @@ from selfdev.screen import Screen
 from selfdev.stages import CandidateRecord, Sample, record_of
 
 MERGE_SEED = 0
-ARMS = ("paper+repair", "evolve", "evolve+repair")  # after the grid, in this order
+ARMS = ("paper+repair", "evolve", "evolve+repair", "evolve-cycle")  # after the grid, in this order
 NUM_EXPERTS = 3  # the prompt's k (the embedded seed's experts); probes use SandboxLimits.probe_k task vectors
 
 
@@ -145,16 +148,15 @@ class Bench:
         return new
 
     def run(
-        self, name: str, temperature: float, chats: list[list[dict]], proposal: str, repair: bool, start: str = ""
+        self, name: str, temperature: float, prompts: Prompts, proposal: str, repair: bool, start: str = ""
     ) -> Arm:
-        """--samples replies: fresh ones from `chats` (one per fresh sample, in order), and with `repair` up to
+        """--samples replies: fresh ones asked by `prompts` a batch at a time, and with `repair` up to
         --repair-attempts rounds of repairs of each batch's failures, all within the same budget of samples."""
         arm, budget = Arm(name, temperature, start), self.args.samples
         batch_seed = self.args.sampling_seed  # the same seeds in every arm: fresh batch b draws with seed + 1000 * b
-        fresh = iter(chats)
         while len(arm.candidates) < budget:
             batch = min(self.args.batch, budget - len(arm.candidates))
-            failed = self.draw(arm, [next(fresh) for _ in range(batch)], proposal, batch_seed)
+            failed = self.draw(arm, prompts(arm, batch_seed, batch), proposal, batch_seed)
             for round_ in range(1, (self.args.repair_attempts if repair else 0) + 1):
                 failed = [c for c in failed if needs_repair(c)][: budget - len(arm.candidates)]
                 if not failed:
@@ -177,6 +179,32 @@ class Bench:
                 row = {"arm": arm.name, "index": c.id, "proposal": c.proposal, "parent": c.parent_id,
                        "status": c.status, "reason": c.reason, "fingerprint": c.fingerprint, "reply": c.reply}
                 f.write(json.dumps(row) + "\n")
+
+
+# The prompts of an arm's next fresh batch: (the arm so far, the batch's sampling seed, its size) -> chats.
+Prompts = Callable[[Arm, int, int], list[list[dict]]]
+
+
+def paid_in(arm: Arm, excluded: frozenset[str]) -> Callable[[CandidateRecord], bool]:
+    """The loop's reward of a direction (Proposer.paid) within one arm: the candidate ran and is the arm's first
+    with a fingerprint that is not `excluded` (trivial merges, the parents shown)."""
+    first: dict[str, int] = {}
+    for c in arm.candidates:
+        if c.executable:
+            first.setdefault(c.fingerprint, c.id)
+    return lambda c: c.executable and c.fingerprint not in excluded and first.get(c.fingerprint) == c.id
+
+
+def evolve_batches(args: argparse.Namespace, parents: list[CandidateRecord], excluded: frozenset[str], bandit: bool) -> Prompts:
+    """Evolve prompts a batch at a time, as the loop asks them an iteration at a time: fresh parents per batch
+    seed, and each prompt's direction drawn by the bandit from what paid in the arm so far (`bandit`), or each in
+    turn; the two see the same parents."""
+
+    def prompts(arm: Arm, seed: int, n: int) -> list[list[dict]]:
+        chosen = directions.choose(directions.records(arm.candidates, paid_in(arm, excluded)), n, seed) if bandit else None
+        return evolve_prompts(NUM_EXPERTS, parents, args.parents, n, seed, args.shared_parents, chosen)
+
+    return prompts
 
 
 def best_paper(grid: list[Arm], trivial: dict[str, str]) -> Arm:
@@ -315,9 +343,10 @@ def main(argv: list[str] | None = None) -> dict:
         "generator.reply_start does; the grid, the plain baseline, never does",
     )
     parser.add_argument(
-        "--arms", nargs="*", choices=ARMS, default=list(ARMS),
-        help="the arms after the grid; fewer, a shorter bench for a slow generator. The acceptance bars are "
-        "evolve+repair's (none without it); none at all: the grid alone, which needs no parents",
+        "--arms", nargs="*", choices=ARMS, default=list(ARMS[:3]),
+        help="the arms after the grid (default: all but evolve-cycle, the bandit's own control); fewer, a shorter "
+        "bench for a slow generator. The acceptance bars are evolve+repair's (none without it); none at all: the "
+        "grid alone, which needs no parents",
     )
     parser.add_argument(
         "--sampling-seed", type=int, default=0,
@@ -367,7 +396,7 @@ def main(argv: list[str] | None = None) -> dict:
             parents = parents_from_archive(args.archive, args.parent_pool, bench.screen, bench.trivial)
             if not parents:
                 parser.error(f"--archive {args.archive}: no scored, distinct, non-trivial candidate runs in the sandbox")
-        paper_chats = [generator_messages(NUM_EXPERTS)] * args.samples
+        paper_chats: Prompts = lambda arm, seed, n: [generator_messages(NUM_EXPERTS)] * n
         grid = [bench.run(f"paper T={t:g}", t, paper_chats, "paper", repair=False) for t in args.grid]
         paper = best_paper(grid, bench.counted_trivial)
         if not evolving:
@@ -379,10 +408,11 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             pool = {c.fingerprint: c.code for c in paper.candidates if c.executable and c.fingerprint not in bench.trivial}
             parents = scored_parents(args, seed, list(pool.values())[: args.parent_pool], bench.trivial)
-        evolve_chats = (
-            evolve_prompts(NUM_EXPERTS, parents, args.parents, args.samples, args.sampling_seed, args.shared_parents)
-            if parents else paper_chats
-        )
+        # Only the evolve arms were shown the parents; the paper arms' own finds are among them, and are new there.
+        shown = frozenset(p.fingerprint for p in parents if p.fingerprint)
+        excluded = shown | frozenset(bench.counted_trivial)
+        evolve_chats = evolve_batches(args, parents, excluded, bandit=True) if parents else paper_chats
+        cycle_chats = evolve_batches(args, parents, excluded, bandit=False) if parents else paper_chats
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
         start, tag = (STACK_START, "+stack") if args.stack_start else ("", "")
         arms = [bench.run("paper+stack", paper.temperature, paper_chats, "paper", repair=False, start=start)] if tag else []
@@ -390,12 +420,11 @@ def main(argv: list[str] | None = None) -> dict:
             "paper+repair": (paper.temperature, paper_chats, "paper", True),
             "evolve": (evolve_t, evolve_chats, "evolve", False),
             "evolve+repair": (evolve_t, evolve_chats, "evolve", True),
+            "evolve-cycle": (evolve_t, cycle_chats, "evolve", False),
         }
         for name in (arm for arm in ARMS if arm in args.arms):
             temperature, chats, proposal, repair = settings[name]
             arms.append(bench.run(name + tag, temperature, chats, proposal, repair=repair, start=start))
-    # Only the evolve arms were shown the parents; the paper arms' own finds are among them, and are new there.
-    shown = frozenset(p.fingerprint for p in parents if p.fingerprint)
     grid_rows = [a.summary(bench.counted_trivial) for a in grid]
     rows = [paper.summary(bench.counted_trivial)] + [
         a.summary(bench.counted_trivial, shown if a.name.startswith("evolve") else frozenset()) for a in arms
@@ -413,7 +442,7 @@ def main(argv: list[str] | None = None) -> dict:
         ],
         "arms": rows,
         # Issue 19's bars are evolve+repair's against the best paper setting; without that arm there are none.
-        "acceptance": acceptance(rows[0], rows[-1]) if "evolve+repair" in args.arms else None,
+        "acceptance": next((acceptance(rows[0], r) for r in rows if r["arm"].startswith("evolve+repair")), None),
     }
     print(f"CPU {results['cpu']}; temperature grid (paper):\n" + table(grid_rows))
     print(f"\nbest paper temperature {paper.temperature:g}, evolve at {evolve_t:g}, {args.samples} samples per arm:\n"

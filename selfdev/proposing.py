@@ -2,9 +2,10 @@
 
 - `paper` mode asks with the fixed one-shot prompt; `evolve` with parents drawn
   from the run's best distinct, non-trivial algorithms so far, a prompt of its
-  own per sample (selfdev.generator.proposals). The prompts are built once per
-  iteration, from the archive as it stands when sampling starts, and every
-  sample records its own.
+  own per sample (selfdev.generator.proposals), and a direction of change drawn
+  by a bandit from what paid so far (selfdev.generator.directions). The prompts
+  are built once per iteration, from the archive as it stands when sampling
+  starts, and every sample records its own.
 - The `main` arm samples with the latest DPO adapter; with `generator.control`,
   a `control` arm samples as many replies from the generator without DPO, at
   the same temperature, prompt and seed, so the two differ only by DPO.
@@ -26,6 +27,7 @@ from typing import Callable
 from sandbox import Diagnosis
 from selfdev.archive import Archive
 from selfdev.config import GeneratorConfig
+from selfdev.generator import directions
 from selfdev.generator.prompt import generator_messages
 from selfdev.stages import CandidateRecord, Sample
 from selfdev.generator.proposals import (
@@ -60,10 +62,18 @@ class Proposer:
         """The proposal kind and the prompts of `n` new samples, from the archive as it is now."""
         if self.config.mode == "paper":
             return "paper", [generator_messages(num_experts)] * n
-        pool = select_parents(self.archive.candidates(kind=None), self.config.parent_pool, self.trivial)
+        candidates = self.archive.candidates(kind=None)
+        pool = select_parents(candidates, self.config.parent_pool, self.trivial)
         if not pool:
             return "evolve", [generator_messages(num_experts)] * n
-        return "evolve", evolve_prompts(num_experts, pool, self.config.parents, n, seed, self.config.shared_parents)
+        history = directions.records(candidates, self.paid)
+        chosen = directions.choose(history, n, seed)
+        return "evolve", evolve_prompts(num_experts, pool, self.config.parents, n, seed, self.config.shared_parents, chosen)
+
+    def paid(self, candidate: CandidateRecord) -> bool:
+        """Whether a sample gave discovery something to score: it ran, and computes a function neither trivial nor
+        seen before in the run (its score was not inherited from an earlier candidate or reference)."""
+        return candidate.executable and candidate.duplicate_of is None and candidate.fingerprint not in self.trivial
 
     def arms(self, iteration: int) -> list[tuple[str, Path | None]]:
         adapter = self.run.latest_adapter(iteration)

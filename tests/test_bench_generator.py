@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from sandbox.api import IMPORTABLE
+from selfdev.generator import directions
 from selfdev.generator.examples import EXAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,8 +99,12 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     # A shorter bench for a slow generator: reused parents, one grid point, only the arm the bars are about.
     short = tmp_path / "short.json"
     argv = ["--seed", str(tiny_model_dir), "--parents-from", str(out), "--samples", "2", "--batch-size", "2",
-            "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "--out", str(short)]
-    assert [r["arm"] for r in bench.main(argv)["arms"]] == ["paper T=0.7", "evolve+repair"]
+            "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "evolve-cycle", "--out", str(short)]
+    asked = len(prompts)
+    assert [r["arm"] for r in bench.main(argv)["arms"]] == ["paper T=0.7", "evolve+repair", "evolve-cycle"]
+    # evolve-cycle asks the directions in turn; the bandit arm draws them (here: one batch, no history yet).
+    cycle = [chat for chat in prompts[asked:] if "Algorithm 1 (accuracy" in chat[-1]["content"]][-2:]
+    assert [directions.direction_of(json.dumps(chat)) for chat in cycle] == [0, 1]
     # Parents from a run's archive, fingerprinted again as the bench screens (the run's own fingerprints differ).
     from selfdev.archive import Archive
 

@@ -10,6 +10,7 @@ import pytest
 from selfdev.archive import Archive
 from selfdev.candidates import CandidateQueue
 from selfdev.config import DiscoveryConfig
+from selfdev.generator import directions
 from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.prompt import ONE_SHOT
 from selfdev.generator.sampler import write_samples
@@ -223,6 +224,8 @@ def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_ex
         assert {c.generator for c in main} == {"iter-0"} and {c.generator for c in control} == {""}
         # The arms answer the same prompts, one of its own per sample (its parents and direction of change).
         assert [c.prompt for c in main] == [c.prompt for c in control] and len({c.prompt for c in main}) == 4
+        # Each asks the direction of change the bandit drew from iteration 0's record (selfdev.generator.directions).
+        assert all(directions.direction_of(c.prompt) is not None for c in main)
         assert any("0.3 * torch.stack" in c.prompt for c in main)  # iteration 0's best among the parents
         repairs = {c.sample_index: c for c in it1 if c.proposal == "repair"}
         assert sorted(repairs)[:4] == [9, 10, 13, 14]  # width 8: main 1, 2 and control 5, 6

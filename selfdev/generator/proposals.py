@@ -5,8 +5,8 @@
   them trivial (a plain mean, one expert alone, zeros), each with its
   search-dev score and n, and asks for an improvement or a recombination
   (FunSearch, OpenEvolve). Every sample gets its own prompt: its own draw of
-  parents from the pool and one of a few directions of change (`DIRECTIONS`,
-  taken in turn), because one prompt sampled n times gives a small model
+  parents from the pool and one of a few directions of change (chosen by a
+  bandit, selfdev.generator.directions), because one prompt sampled n times gives a small model
   the same few programs n times (AlphaEvolve and OpenEvolve vary the prompt
   per sample for the same reason). Before anything was scored, the scored
   references with code stand in.
@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 
 from sandbox import Diagnosis, Status
 from selfdev import scores
+from selfdev.generator.directions import DIRECTIONS
 from selfdev.generator.prompt import generator_messages, messages, task_text
 from selfdev.generator.reply import compact
 from selfdev.stages import CandidateRecord
@@ -40,19 +41,6 @@ Write a new algorithm that scores higher. {direction} Keep what works and make s
 Do not copy an algorithm above: a copy scores the same.
 Reply with the complete code in one ```python code block, starting with `import torch`.
 """
-
-# The directions of change an evolve prompt asks for, one per sample in turn: the operations model-merging
-# methods differ by (weighting, trimming, sign election, rescaling) and recombination.
-DIRECTIONS = (
-    "Change how the task vectors are weighted: for example by their norms, by how much they agree, or per element.",
-    "Drop what interferes: keep only the largest-magnitude entries of each task vector (or those that agree in "
-    "sign across experts) and zero the rest.",
-    "Resolve sign conflicts: decide a sign per element from the experts, then combine only the values that agree "
-    "with it.",
-    "Combine the ideas of two of the algorithms above into one.",
-    "Rescale the merged vector: for example so that its norm matches the task vectors' norms, or per element.",
-    "Improve the best algorithm above: change one step of it that limits its accuracy.",
-)
 
 REPAIR_NOTE = """
 An earlier reply to this request failed in the sandbox. {diagnosis}
@@ -105,21 +93,27 @@ def evolve_messages(num_experts: int, parents: list[CandidateRecord], direction:
 
 
 def evolve_prompts(
-    num_experts: int, pool: list[CandidateRecord], shown: int, n: int, seed: int, group: int = 1
+    num_experts: int, pool: list[CandidateRecord], shown: int, n: int, seed: int, group: int = 1,
+    directions: list[int] | None = None,
 ) -> list[list[dict[str, str]]]:
     """`n` evolve prompts: each run of `group` of them shows its own `shown` parents drawn from `pool` (ranked, best
-    first; they keep that order), and each prompt the next of `DIRECTIONS`; the same `seed` gives the same prompts (a
-    resumed run's).
+    first; they keep that order), and prompt i the direction of change `directions[i]` (an index into `DIRECTIONS`,
+    chosen by selfdev.generator.directions.choose; None: each the next in turn); the same `seed` gives the same
+    prompts (a resumed run's).
 
     A run that shares its parents shares its prompt up to the direction, and the generator's backend reads that
     prefix once for the run (evals.backends.transformers_backend.prefix_groups) instead of once per sample.
     """
+    if directions is None:
+        directions = [i % len(DIRECTIONS) for i in range(n)]
+    if len(directions) != n:
+        raise ValueError(f"{n} evolve prompts need {n} directions, not {len(directions)}")
     rng = random.Random(seed)
     prompts = []
     for i in range(n):
         if i % group == 0:
             picked = sorted(rng.sample(range(len(pool)), min(shown, len(pool))))
-        prompts.append(evolve_messages(num_experts, [pool[j] for j in picked], DIRECTIONS[i % len(DIRECTIONS)]))
+        prompts.append(evolve_messages(num_experts, [pool[j] for j in picked], DIRECTIONS[directions[i]]))
     return prompts
 
 
