@@ -1,7 +1,8 @@
 """Proposal modes at equal samples: `paper` at its best temperature against `evolve` with and without repair.
 
     python benchmarks/bench_generator.py [--seed NAME|FOLDER] [--samples 48] [--grid 0.5 0.7 0.9 1.2]
-        [--max-new-tokens 320] [--repair-attempts 2] [--parents 3] [--parent-pool 6] [--shared-parents 1]
+        [--max-new-tokens 320] [--repair-attempts 2] [--revise-repeats] [--parents 3] [--parent-pool 6]
+        [--shared-parents 1]
         [--evolve-temperature T]
         [--stack-start] [--arms [paper+repair] [evolve] [evolve+repair] [evolve-cycle]] [--sampling-seed 0]
         [--archive RUN/archive.sqlite | --parents-from BENCH.json
@@ -58,6 +59,7 @@ from selfdev.generator.proposals import (
     needs_repair,
     prompt_json,
     repair_messages,
+    revise_messages,
     select_parents,
     trivial_fingerprints,
 )
@@ -93,6 +95,10 @@ class Arm:
         rate = scores.rate(len(ran), n)
         per_exec = (lambda total: total / len(ran)) if ran else (lambda total: None)
         repairs = [c for c in self.candidates if c.proposal == "repair"]
+        revisions = [c for c in self.candidates if c.proposal == "revise"]
+        first = {}
+        for c in ran:
+            first.setdefault(c.fingerprint, c.id)
         return {
             "arm": self.name,
             "temperature": self.temperature,
@@ -113,6 +119,12 @@ class Arm:
             "top_reasons": Counter(f"{c.status}: {c.reason}" for c in self.candidates if not c.executable).most_common(8),
             "repairs": len(repairs),
             "repairs_executable": sum(c.executable for c in repairs),
+            # Revisions of repeats (--revise-repeats) that ran and computed a function new to the arm.
+            "revisions": len(revisions),
+            "revisions_new": sum(
+                c.executable and c.fingerprint not in trivial and c.fingerprint not in shown and first[c.fingerprint] == c.id
+                for c in revisions
+            ),
             "tokens_per_executable": per_exec(self.tokens),
             "seconds_per_executable": per_exec(self.seconds),
         }
@@ -126,20 +138,28 @@ class Bench:
         self.trivial = trivial_fingerprints(self.screen.probe, worker.limits.probe_k)
         # Counted as trivial in the tables, not in parent selection (task arithmetic is evolve's first parent): the
         # prompt's own example, which the loop recognises as the task arithmetic reference and never scores again.
-        self.counted_trivial = {**self.trivial, self.screen.probe(ONE_SHOT).fingerprint: "the prompt's example"}
+        example = self.screen.probe(ONE_SHOT).fingerprint
+        self.counted_trivial = {**self.trivial, example: "the prompt's example"}
+        # Functions a reply may repeat, with the code a prompt shows for them (None: none shown); parents join later.
+        self.known: dict[str, str | None] = {**{fp: None for fp in self.trivial}, example: ONE_SHOT}
         # One short warm-up generation, so the first grid point does not pay for the first call's setup.
         warm = self.config.model_copy(update={"max_new_tokens": 16})
         generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=args.sampling_seed)
 
-    def draw(self, arm: Arm, chats: list[list[dict]], proposal: str, seed: int, parents: list[CandidateRecord] | None = None):
-        """Sample one reply per chat, probe each, add them to `arm`; returns the new candidates."""
+    def draw(
+        self, arm: Arm, chats: list[list[dict]], proposal: str | list[str], seed: int,
+        parents: list[CandidateRecord] | None = None,
+    ):
+        """Sample one reply per chat, probe each, add them to `arm`; returns the new candidates. `proposal`: their
+        kind, or each one's."""
+        kinds = [proposal] * len(chats) if isinstance(proposal, str) else proposal
         start = time.perf_counter()
         config = self.config.model_copy(update={"reply_start": arm.reply_start})
         replies = generate(self.backend, chats, config, temperature=arm.temperature, seed=seed)
         new = []
         for i, (chat, (reply, tokens)) in enumerate(zip(chats, replies)):
             parent = parents[i] if parents else None
-            sample = Sample(reply, prompt_json(chat), proposal, parent_id=None if parent is None else parent.id)
+            sample = Sample(reply, prompt_json(chat), kinds[i], parent_id=None if parent is None else parent.id)
             c = record_of(0, len(arm.candidates), sample, self.screen.reply(reply)).with_id(len(arm.candidates))
             arm.candidates.append(c)
             arm.tokens += tokens
@@ -151,23 +171,44 @@ class Bench:
         self, name: str, temperature: float, prompts: Prompts, proposal: str, repair: bool, start: str = ""
     ) -> Arm:
         """--samples replies: fresh ones asked by `prompts` a batch at a time, and with `repair` up to
-        --repair-attempts rounds of repairs of each batch's failures, all within the same budget of samples."""
+        --repair-attempts rounds of repairs of each batch's failures (with --revise-repeats, and revisions of its
+        repeats), all within the same budget of samples."""
         arm, budget = Arm(name, temperature, start), self.args.samples
         batch_seed = self.args.sampling_seed  # the same seeds in every arm: fresh batch b draws with seed + 1000 * b
         while len(arm.candidates) < budget:
             batch = min(self.args.batch, budget - len(arm.candidates))
             failed = self.draw(arm, prompts(arm, batch_seed, batch), proposal, batch_seed)
             for round_ in range(1, (self.args.repair_attempts if repair else 0) + 1):
-                failed = [c for c in failed if needs_repair(c)][: budget - len(arm.candidates)]
+                revise = self.args.revise_repeats
+                failed = [c for c in failed if needs_repair(c) or (revise and self.repeats(arm, c))]
+                failed = failed[: budget - len(arm.candidates)]
                 if not failed:
                     break
-                chats = [repair_messages(NUM_EXPERTS, c) for c in failed]
-                failed = self.draw(arm, chats, "repair", batch_seed + round_, failed)
+                chats = [
+                    revise_messages(NUM_EXPERTS, c, self.original_code(arm, c)) if c.executable
+                    else repair_messages(NUM_EXPERTS, c)
+                    for c in failed
+                ]
+                kinds = ["revise" if c.executable else "repair" for c in failed]
+                failed = self.draw(arm, chats, kinds, batch_seed + round_, failed)
             batch_seed += 1000
         ran = sum(c.executable for c in arm.candidates)
         print(f"{name}: {ran}/{len(arm.candidates)} executable, {arm.seconds:.0f} s", flush=True)  # minutes an arm
         self.keep(arm)
         return arm
+
+    def repeats(self, arm: Arm, c: CandidateRecord) -> bool:
+        """The bench's `proposals.repeats`: `c` ran and computes a known function (trivial, a parent shown) or one
+        an earlier reply of the arm computed."""
+        return c.executable and (
+            c.fingerprint in self.known or any(e.fingerprint == c.fingerprint for e in arm.candidates[: c.id])
+        )
+
+    def original_code(self, arm: Arm, c: CandidateRecord) -> str | None:
+        """The code of the function `c` repeats, as the prompt may show it (a parent's), else its first reply's."""
+        if self.known.get(c.fingerprint):
+            return self.known[c.fingerprint]
+        return next((e.code for e in arm.candidates[: c.id] if e.fingerprint == c.fingerprint), None)
 
     def keep(self, arm: Arm) -> None:
         """Append the arm's candidates to --out's `.candidates.jsonl` as soon as it is done: a crash later in the
@@ -177,6 +218,7 @@ class Bench:
         with path.open("a", encoding="utf-8") as f:
             for c in arm.candidates:
                 row = {"arm": arm.name, "index": c.id, "proposal": c.proposal, "parent": c.parent_id,
+                       "direction": directions.direction_of(c.prompt) if c.proposal == "evolve" else None,
                        "status": c.status, "reason": c.reason, "fingerprint": c.fingerprint, "reply": c.reply}
                 f.write(json.dumps(row) + "\n")
 
@@ -325,6 +367,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--grid", type=float, nargs="+", default=[0.5, 0.7, 0.9, 1.2])
     parser.add_argument("--max-new-tokens", type=int, default=320)
     parser.add_argument("--repair-attempts", type=int, default=2)
+    parser.add_argument(
+        "--revise-repeats", action="store_true",
+        help="in the repair rounds, also ask again for replies that ran but repeat a known function "
+        "(GeneratorConfig.revise_repeats)",
+    )
     parser.add_argument("--parents", type=int, default=3, help="parents shown in one evolve prompt")
     parser.add_argument("--parent-pool", type=int, default=6, help="the best scored algorithms prompts draw from")
     parser.add_argument(
@@ -411,6 +458,7 @@ def main(argv: list[str] | None = None) -> dict:
         # Only the evolve arms were shown the parents; the paper arms' own finds are among them, and are new there.
         shown = frozenset(p.fingerprint for p in parents if p.fingerprint)
         excluded = shown | frozenset(bench.counted_trivial)
+        bench.known.update({p.fingerprint: p.code for p in parents if p.fingerprint})
         evolve_chats = evolve_batches(args, parents, excluded, bandit=True) if parents else paper_chats
         cycle_chats = evolve_batches(args, parents, excluded, bandit=False) if parents else paper_chats
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
@@ -436,6 +484,7 @@ def main(argv: list[str] | None = None) -> dict:
         "sampling_seed": args.sampling_seed,
         "grid": grid_rows,
         "best_paper_temperature": paper.temperature,
+        "revise_repeats": args.revise_repeats,
         "parents": [
             {"code": p.code, "dev": p.dev.describe(), "fingerprint": p.fingerprint, "evaluation": p.dev.to_json()}
             for p in parents

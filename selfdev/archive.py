@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     params        TEXT NOT NULL,         -- JSON {name: value}: a baseline's tuned parameters
     generator     TEXT,                  -- the checkpoint that sampled it ('' for the base generator)
     prompt_id     TEXT,                  -- sha256 of the prompt it was sampled from (table prompts)
-    proposal      TEXT NOT NULL DEFAULT 'paper',  -- 'paper', 'evolve' or 'repair': how its prompt was made
+    proposal      TEXT NOT NULL DEFAULT 'paper',  -- 'paper', 'evolve', 'repair' or 'revise': how its prompt was made
     arm           TEXT NOT NULL DEFAULT 'main',   -- 'main', or 'control': sampled by the generator without DPO
     parent_id     INTEGER,               -- a repair: the candidate it repairs
     reply         TEXT,

@@ -35,7 +35,7 @@ from selfdev import scores
 from selfdev.archive import Archive
 from selfdev.config import PreferenceConfig
 from selfdev.generator.reply import code_reply
-from selfdev.stages import CandidateRecord
+from selfdev.stages import ASKED_AGAIN, CandidateRecord
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ def _rejected(scored: list[CandidateRecord], failed: list[CandidateRecord], chos
 
 
 def _pairable(candidates: list[CandidateRecord]) -> list[CandidateRecord]:
-    """The main arm's samples: not the control arm's (no DPO by design), not repairs (each answers its own prompt)."""
-    return [c for c in candidates if c.reply and c.arm == "main" and c.proposal != "repair"]
+    """The main arm's samples: not the control arm's (no DPO by design), not repairs or revisions (each answers its
+    own prompt)."""
+    return [c for c in candidates if c.reply and c.arm == "main" and c.proposal not in ASKED_AGAIN]
 
 
 def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> Preferences:

@@ -11,8 +11,10 @@
   the same temperature, prompt and seed, so the two differ only by DPO.
 - Repair round r takes the candidates of round r-1 (round 0: the samples) that
   failed in a way a fix can address and asks the generator of their arm for a
-  fixed version, one reply each; their sample indices are r * n + the parent's
-  index within its round, so a resumed run finds them again.
+  fixed version, one reply each (with `generator.revise_repeats`, also those
+  that ran but repeat a known function, for a different one); their sample
+  indices are r * n + the parent's index within its round, so a resumed run
+  finds them again.
 
 Every round's samples are written before they are evaluated, so a resumed run
 evaluates exactly the replies it sampled before the crash.
@@ -35,6 +37,8 @@ from selfdev.generator.proposals import (
     needs_repair,
     prompt_json,
     repair_messages,
+    repeats,
+    revise_messages,
     select_parents,
     trivial_fingerprints,
 )
@@ -113,7 +117,8 @@ class Proposer:
         if cached is None:
             failed = [
                 c for c in self.archive.candidates(iteration)
-                if (round_ - 1) * width <= c.sample_index < round_ * width and needs_repair(c)
+                if (round_ - 1) * width <= c.sample_index < round_ * width
+                and (needs_repair(c) or (self.config.revise_repeats and repeats(c)))
             ]
             cached = self._sample_repairs(iteration, round_, failed, num_experts) if failed else []
             write_samples(path, cached)
@@ -126,15 +131,22 @@ class Proposer:
         samples = []
         for arm in sorted({c.arm for c in failed}):
             group = sorted((c for c in failed if c.arm == arm), key=lambda c: c.sample_index)
-            chats = [repair_messages(num_experts, c) for c in group]
-            self.log(f"iteration {iteration}: repair round {round_}, {len(group)} failed candidates ({arm} arm)")
+            chats = [self._ask_again(num_experts, c) for c in group]
+            self.log(f"iteration {iteration}: repair round {round_}, {len(group)} failed or repeated candidates ({arm} arm)")
             with LoopProgress.simple(f"repairing iteration {iteration}, round {round_}", len(group)) as advance:
                 replies = sample_replies(
                     self.generator_path, adapters.get(arm), chats, self.config, temperature=temperature,
                     seed=self.seed * 1000 + iteration + 100 * round_, progress=advance,
                 )
             samples += [
-                Sample(text, prompt_json(chat), "repair", arm, parent_id=c.id, tokens=tokens)
+                Sample(text, prompt_json(chat), "revise" if c.executable else "repair", arm, parent_id=c.id, tokens=tokens)
                 for c, chat, (text, tokens) in zip(group, chats, replies)
             ]
         return samples
+
+    def _ask_again(self, num_experts: int, candidate: CandidateRecord) -> Chat:
+        """A repair of a failed candidate, or a revision of one that repeats a known function."""
+        if not candidate.executable:
+            return repair_messages(num_experts, candidate)
+        original = self.archive.get(candidate.duplicate_of)
+        return revise_messages(num_experts, candidate, original.code if original else None)

@@ -96,6 +96,11 @@ class Scored:
         return cls(CandidateStatus(diagnosis.status.value), diagnosis.reason, diagnosis.line, timings=timings)
 
 
+# Proposal kinds that ask an earlier candidate's request again (its prompt plus a note): each answers a request
+# of its own, so they are neither paired across arms nor DPO pairs with fresh samples.
+ASKED_AGAIN = frozenset({"repair", "revise"})
+
+
 @dataclass(frozen=True)
 class CandidateRecord:
     """One archive row: a generated candidate, a reference (seed, task arithmetic) or a tuned baseline."""
@@ -108,7 +113,7 @@ class CandidateRecord:
     params: dict[str, Any] = field(default_factory=dict)
     generator: str = ""
     prompt: str | None = None  # the chat messages as JSON; stored once in `prompts`, the row keeps its key
-    proposal: str = "paper"
+    proposal: str = "paper"  # paper, evolve, or one of ASKED_AGAIN
     arm: str = "main"
     parent_id: int | None = None
     reply: str | None = None

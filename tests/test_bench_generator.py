@@ -46,7 +46,7 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
         texts = []
         for i, chat in enumerate(chats):
             user = chat[-1]["content"]
-            if "failed in the sandbox" in user:
+            if "failed in the sandbox" in user or "adds nothing" in user:
                 texts.append(FIXED)
             elif "Algorithm 1 (accuracy" in user:  # evolve: no trivial merges, one policy failure per batch
                 texts.append([GOOD, POLICY][i % 2])
@@ -127,6 +127,15 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     alone = bench.main(argv)
     assert [r["arm"] for r in alone["arms"]] == ["paper T=0.7"] and alone["acceptance"] is None
     assert alone["sampling_seed"] == 1 and alone["parents"] == []
+    # With --revise-repeats a repair round also asks again for a reply that ran but repeats a known function.
+    argv = ["--seed", str(tiny_model_dir), "--samples", "4", "--batch", "2", "--batch-size", "2", "--grid", "0.7",
+            "--max-new-tokens", "16", "--arms", "paper+repair", "--repair-attempts", "1", "--revise-repeats",
+            "--out", str(short)]
+    asked = len(prompts)
+    (_, revised) = bench.main(argv)["arms"]
+    # Batch 1: the plain mean (trivial) and a policy failure; round 1 revises the one, repairs the other.
+    assert (revised["revisions"], revised["revisions_new"], revised["repairs"], revised["executable"]) == (1, 1, 1, 3)
+    assert sum("computes exactly what an algorithm already tried" in chat[-1]["content"] for chat in prompts[asked:]) == 1
 
 
 def test_non_positive_counts_are_one_line_errors(capsys):

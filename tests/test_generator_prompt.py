@@ -16,11 +16,15 @@ from selfdev.stages import CandidateRecord
 from selfdev.generator.proposals import (
     DIRECTIONS,
     REPAIR_NOTE,
+    REVISE_NOTE,
     diagnosis_text,
     evolve_messages,
     evolve_prompts,
     needs_repair,
     repair_messages,
+    repeated_name,
+    repeats,
+    revise_messages,
     select_parents,
     trivial_fingerprints,
 )
@@ -330,3 +334,20 @@ def test_an_earlier_merge_read_at_load_time_is_kept():
     chained = "def merge(t):\n    return t[0]\n\ndef twice(t, base=merge):\n    return base(t)\n\ndef merge(t):\n    return twice(t)\n"
     assert extract_code(f"```python\n{chained}```") == chained
     assert compact("# only a comment\n").strip() == ""  # a module with no statements: nothing to show, no error
+
+
+def test_a_repeat_is_asked_again_naming_what_it_repeats():
+    parents = [scored(1, 0.4, "a"), scored(2, 0.3, "b")]
+    evolve = json.dumps(evolve_messages(3, parents, DIRECTIONS[0]))
+    copy = CandidateRecord(0, 3, "ok", code=parents[1].code, prompt=evolve, duplicate_of=2)
+    assert repeats(copy) and not repeats(CandidateRecord(0, 4, "ok", code=parents[1].code))  # new: no repeat
+    assert not repeats(CandidateRecord(0, 5, "runtime", code="x", duplicate_of=2))  # failed: a repair's
+    chat = revise_messages(3, copy, parents[1].code)
+    asked = json.loads(evolve)
+    assert chat[:-1] == asked[:-1] and chat[-1]["content"].startswith(asked[-1]["content"])
+    assert chat[-1]["content"].endswith(REVISE_NOTE.format(what="Algorithm 2 above"))
+    # The paper prompt's example; a function the prompt did not show; none known.
+    assert repeated_name(generator_messages(3)[-1]["content"], ONE_SHOT) == "the example above"
+    assert repeated_name(asked[-1]["content"], "def merge(task_vectors):\n    return task_vectors[0]\n") == (
+        "an algorithm already tried")
+    assert repeated_name(asked[-1]["content"], None) == "an algorithm already tried"

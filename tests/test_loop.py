@@ -241,6 +241,48 @@ def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_ex
     assert rows[1, "evolve", "control"].sampled == 4
 
 
+def test_a_repeat_is_revised_in_the_repair_round(tmp_path, tiny_model_dir, tiny_expert_dirs, monkeypatch):
+    import selfdev.proposing
+
+    example = f"```python\n{ONE_SHOT}```"
+    real, asked = selfdev.proposing.sample_replies, []
+
+    def sample(model, adapter, prompts, config, **kw):
+        out = real(model, adapter, prompts, config, **kw)
+        asked.extend(chat[-1]["content"] for chat in prompts)
+        fresh = iter([example, GOOD, POLICY])
+        texts = [
+            FIXED if "adds nothing" in chat[-1]["content"] else SYNTAX if "failed in the sandbox" in chat[-1]["content"]
+            else next(fresh)
+            for chat in prompts
+        ]
+        return [(text, n) for text, (_, n) in zip(texts, out)]
+
+    monkeypatch.setattr(selfdev.proposing, "sample_replies", sample)
+    generator = {"samples_per_iteration": 3, "max_new_tokens": 16, "batch_size": 8, "repair_attempts": 1,
+                 "revise_repeats": True}
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, generator=generator, baselines={}, iterations=1)
+    run = RunDir(tmp_path / "run")
+    discover(config, run.root, log=lambda _: None)
+    with Archive(run.archive) as archive:
+        it0 = {c.sample_index: c for c in archive.candidates(0)}
+        # The example again (a repeat of the task arithmetic reference) is revised, the policy failure repaired.
+        assert it0[0].duplicate_of is not None and it0[1].duplicate_of is None
+        assert sorted(it0) == [0, 1, 2, 3, 5]
+        assert (it0[3].proposal, it0[3].parent_id, it0[5].proposal) == ("revise", it0[0].id, "repair")
+        note = json.loads(it0[3].prompt)[-1]["content"]
+        assert "computes exactly what the example above computes" in note
+        assert it0[3].status == "ok" and it0[3].duplicate_of is None  # FIXED: a new function
+        # The report shows revisions as a proposal kind of their own.
+        assert "revise" in {r.proposal for r in collect_proposals(run.root)}
+
+
+def collect_proposals(root):
+    from selfdev.report import collect
+
+    return collect(root).proposals
+
+
 def test_resume_inside_a_repair_round(tmp_path, tiny_model_dir, tiny_expert_dirs, monkeypatch):
     generator = {"samples_per_iteration": 4, "max_new_tokens": 16, "batch_size": 8, "mode": "evolve", "repair_attempts": 2}
     config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, generator=generator, baselines={}, iterations=1)

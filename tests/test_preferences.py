@@ -130,6 +130,7 @@ def test_pairs_of_the_main_arms_samples_on_the_rejected_replys_prompt(tmp_path):
         worst = put(1, 0.1, "[1]")
         control = put(2, 0.9, "[1]", arm="control")  # better, but sampled without DPO: never paired
         repair = put(3, 0.8, "[2]", proposal="repair", parent_id=worst)  # answers its own prompt: never paired
+        revision = put(5, 0.7, "[4]", proposal="revise", parent_id=best)  # likewise
         put(4, 0.0, "[1]", arm="control")
         config = PreferenceConfig(top_fraction=0.3, bottom_fraction=0.3, carry_over=0)
         prefs = select_pairs(archive, 0, config)
@@ -139,7 +140,7 @@ def test_pairs_of_the_main_arms_samples_on_the_rejected_replys_prompt(tmp_path):
         archive.add(CandidateRecord(1, 1, "ok", reply="new worst", prompt="[3]", dev=dev(0.0)))
         carried = select_pairs(archive, 1, PreferenceConfig(top_fraction=0.5, bottom_fraction=0.5, carry_over=1))
         assert (best, "[3]") in {(p.chosen_id, p.prompt) for p in carried.pairs}
-        assert not {control, repair} & {p.chosen_id for p in carried.pairs}
+        assert not {control, repair, revision} & {p.chosen_id for p in carried.pairs}
 
 
 def test_pairs_whose_prompt_leaves_no_room_for_a_reply_are_dropped(tiny_model_dir):

@@ -239,3 +239,24 @@ def test_the_dpo_arm_against_the_control_arm(tmp_path: Path):
 def test_no_control_arm_no_arm_table(run_dir: Path):
     assert collect(run_dir).arms == []
     assert "DPO arm against the control arm" not in write_report(run_dir).read_text()
+
+
+def test_evolve_directions_per_iteration(tmp_path: Path):
+    from selfdev.generator.directions import DIRECTIONS, NAMES
+    from selfdev.generator.proposals import evolve_messages, prompt_json
+
+    asked = [prompt_json(evolve_messages(3, [], DIRECTIONS[d])) for d in range(len(DIRECTIONS))]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(CONFIG)
+    with Archive(run / "archive.sqlite") as archive:
+        first = archive.add(scored(0, 0, 0.3, fingerprint="a", proposal="evolve", prompt=asked[1]))
+        archive.add(CandidateRecord(0, 1, "ok", code=CODE, proposal="evolve", prompt=asked[1], duplicate_of=first,
+                                    fingerprint="a", dev=ev(0.3, 20)))  # ran, but a repeat: not new
+        archive.add(CandidateRecord(0, 2, "runtime", code=CODE, proposal="evolve", prompt=asked[4]))
+        archive.add(CandidateRecord(0, 3, "runtime", code=CODE, proposal="repair", prompt=asked[4]))  # not a direction's
+    s = collect(run)
+    assert [(r.direction, r.asked, r.executable.value, r.new) for r in s.directions] == [
+        (NAMES[1], 2, pytest.approx(1.0), 1), (NAMES[4], 1, 0.0, 0)]
+    index = write_report(run)
+    assert f"| 0 | {NAMES[1]} | 2 |" in (index.parent / "summary.md").read_text()

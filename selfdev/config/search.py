@@ -45,6 +45,10 @@ class GeneratorConfig(BaseModel):
     repair_attempts: int = Field(
         0, ge=0, description="rounds in which a failed candidate is shown with the sandbox's diagnosis and rewritten"
     )
+    revise_repeats: bool = Field(
+        False, description="in the repair rounds, also ask again for a candidate that ran but repeats a function the "
+        "run had seen (a parent shown, above all), saying it adds nothing",
+    )
     reply_start: str = Field(
         "", description="the first lines of every reply, written for the generator, which continues from them "
         "(e.g. selfdev.generator.prompt.STACK_START); the reply keeps them, the prompt stays the request",

@@ -30,6 +30,9 @@ DIRECTIONS = (
     "Improve the best algorithm above: change one step of it that limits its accuracy.",
 )
 
+# What the report calls each, in the same order.
+NAMES = ("weighting", "trimming", "sign election", "recombination", "rescaling", "improving the best")
+
 
 @dataclass(frozen=True)
 class Record:

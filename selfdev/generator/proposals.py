@@ -14,12 +14,17 @@
   when run) is asked again with the sandbox's diagnosis (status, reason, the
   failing line) added (ShinkaEvolve retries failed patches with the error).
   A repair is a candidate of its own, linked to the candidate it repairs.
+- revise (with `generator.revise_repeats`): a candidate that ran but repeats a
+  function the run had seen (most often a parent the prompt showed) is asked
+  again with the note that it adds nothing, in the repair rounds; ShinkaEvolve
+  rejects such near-copies before they are evaluated.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from typing import Callable, Iterable
 
 from sandbox import Diagnosis, Status
@@ -46,6 +51,14 @@ REPAIR_NOTE = """
 An earlier reply to this request failed in the sandbox. {diagnosis}
 Do not repeat that mistake: write a version that follows the rules and runs.
 """
+
+REVISE_NOTE = """
+An earlier reply to this request computes exactly what {what} computes (the same outputs on every test input),
+so it would score the same and adds nothing. Write an algorithm that computes something different.
+"""
+
+# A code block the prompt shows, with the label before it ("Algorithm 2 (accuracy ...):" or the paper's example).
+_SHOWN = re.compile(r"(Algorithm (\d+) \(accuracy[^\n]*\n)?```python\n(.*?)```", re.DOTALL)
 
 # Merges that change nothing worth evaluating, as source: probed like candidates, their fingerprints mark copies.
 TRIVIAL = {
@@ -135,14 +148,49 @@ def repair_messages(num_experts: int, failed: CandidateRecord) -> list[dict[str,
     the failure named, 18 of the same 24 ran (14 of them the paper prompt's example: asked again, the seed
     retreats to what it was shown). The diagnosis keeps the failing line, which is what a fix needs.
     """
-    chat = json.loads(failed.prompt) if failed.prompt else generator_messages(num_experts)
-    *head, last = chat
-    note = REPAIR_NOTE.format(diagnosis=diagnosis_text(failed))
-    return [*head, {**last, "content": last["content"] + note}]
+    return _with_note(_request(num_experts, failed), REPAIR_NOTE.format(diagnosis=diagnosis_text(failed)))
 
 
 def needs_repair(candidate: CandidateRecord) -> bool:
     return candidate.code is not None and candidate.status in REPAIRABLE
+
+
+def repeats(candidate: CandidateRecord) -> bool:
+    """Whether a candidate ran but computes a function the run had seen (a parent shown, the example, an earlier
+    reply): its score is inherited, and a revision may find something new."""
+    return candidate.code is not None and candidate.executable and candidate.duplicate_of is not None
+
+
+def _request(num_experts: int, candidate: CandidateRecord) -> list[dict[str, str]]:
+    """The chat `candidate` answered (its own prompt; the paper prompt if it kept none)."""
+    return json.loads(candidate.prompt) if candidate.prompt else generator_messages(num_experts)
+
+
+def _with_note(chat: list[dict[str, str]], note: str) -> list[dict[str, str]]:
+    *head, last = chat
+    return [*head, {**last, "content": last["content"] + note}]
+
+
+def repeated_name(request: str, original_code: str | None) -> str:
+    """How a revision prompt names the function a reply repeated: the algorithm (or example) the request showed
+    with that code, else "an algorithm already tried"."""
+    if original_code:
+        wanted = {original_code.strip(), compact(original_code).strip()}
+        for match in _SHOWN.finditer(request):
+            if match.group(3).strip() in wanted:
+                return f"Algorithm {match.group(2)} above" if match.group(2) else "the example above"
+    return "an algorithm already tried"
+
+
+def revise_messages(num_experts: int, repeat: CandidateRecord, original_code: str | None) -> list[dict[str, str]]:
+    """The request `repeat` answered, asked again with the note that its reply repeats a known function, named
+    when the request showed it (`original_code`: the code of the function repeated, if known).
+
+    At T 0.6 (2026-12-03, 24 evolve replies, 14 of them a copy of a parent shown), 13 of 14 revisions ran and 4 were
+    new functions, against 4 new of the 24 fresh replies; the other 9 copied again.
+    """
+    chat = _request(num_experts, repeat)
+    return _with_note(chat, REVISE_NOTE.format(what=repeated_name(chat[-1]["content"], original_code)))
 
 
 def prompt_json(chat: list[dict[str, str]]) -> str:

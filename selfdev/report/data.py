@@ -19,9 +19,10 @@ from selfdev.archive import Archive
 from selfdev.budget import Plan
 from selfdev.config import ConfigError, DiscoveryConfig
 from selfdev.experts_record import GEOMETRY_KEY, HELD_OUT_KEY, ExpertRow, expert_rows
+from selfdev.generator import directions
 from selfdev.run_dir import RunDir
 from selfdev.scores import Estimate, Evaluation, Paired
-from selfdev.stages import CandidateRecord
+from selfdev.stages import ASKED_AGAIN, CandidateRecord
 
 
 @dataclass
@@ -53,6 +54,17 @@ class ProposalRow:
     failures: dict[str, int]  # status -> count, for candidates that did not run
     repaired: Estimate | None  # repairs: share of the repaired candidates that some repair made run
     median_dev: Estimate  # median first-slice accuracy of the measured ones (DPO arm against the control arm)
+
+
+@dataclass
+class DirectionRow:
+    """One iteration's fresh `evolve` samples that asked for one direction of change (selfdev.generator.directions)."""
+
+    iteration: int
+    direction: str
+    asked: int
+    executable: Estimate  # share the sandbox ran, with its Wilson interval
+    new: int  # ran and computed a function not seen before in the run (what the bandit rewards, trivial merges aside)
 
 
 @dataclass
@@ -113,6 +125,7 @@ class RunSummary:
     evaluation_order: list[tuple[float, float, float]]  # (accuracy, lo, hi) on the first slice, in archive order
     experts: list[ExpertRow] = field(default_factory=list)  # task vector sizes, cosines, held-out accuracies
     arms: list[ArmRow] = field(default_factory=list)  # with generator.control: the DPO arm against the control arm
+    directions: list[DirectionRow] = field(default_factory=list)  # evolve: per iteration and direction of change
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,7 +188,7 @@ def _proposal_rows(
 ) -> list[ProposalRow]:
     everything = {c.id: c for c in pool}
     rows = []
-    for proposal, arm in sorted({(c.proposal, c.arm) for c in pool}, key=lambda k: (k[0] == "repair", k)):
+    for proposal, arm in sorted({(c.proposal, c.arm) for c in pool}, key=lambda k: (k[0] in ASKED_AGAIN, k)):
         group = [c for c in pool if (c.proposal, c.arm) == (proposal, arm)]
         executable = [c for c in group if c.executable]
         rows.append(
@@ -195,11 +208,26 @@ def _proposal_rows(
     return rows
 
 
+def _direction_rows(iteration: int, pool: list[CandidateRecord]) -> list[DirectionRow]:
+    asked: dict[int, list[CandidateRecord]] = {}
+    for c in pool:
+        index = directions.direction_of(c.prompt) if c.proposal == "evolve" else None
+        if index is not None:
+            asked.setdefault(index, []).append(c)
+    return [
+        DirectionRow(
+            iteration, directions.NAMES[i], len(group), scores.rate(sum(c.executable for c in group), len(group)),
+            sum(c.executable and c.duplicate_of is None for c in group),
+        )
+        for i, group in sorted(asked.items())
+    ]
+
+
 def _arm_rows(iteration: int, pool: list[CandidateRecord], slices: list[int]) -> list[ArmRow]:
     rows = []
-    # Repairs are left out: each arm repairs its own failures, so repair i of one arm and of the other answer
-    # different requests and cannot be paired.
-    for proposal in sorted({c.proposal for c in pool if c.arm == "control"} - {"repair"}):
+    # Repairs and revisions are left out: each arm asks its own candidates again, so repair i of one arm and of the
+    # other answer different requests and cannot be paired.
+    for proposal in sorted({c.proposal for c in pool if c.arm == "control"} - ASKED_AGAIN):
         main, control = (
             sorted((c for c in pool if (c.proposal, c.arm) == (proposal, arm)), key=lambda c: c.sample_index)
             for arm in ("main", "control")
@@ -326,6 +354,7 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
         evaluation_order=[(e.accuracy, *e.interval()) for e in first],
         experts=experts,
         arms=[row for i in iterations for row in _arm_rows(i, [c for c in generated if c.iteration == i], slices)],
+        directions=[row for i in iterations for row in _direction_rows(i, [c for c in generated if c.iteration == i])],
     )
 
 

@@ -77,6 +77,17 @@ def proposal_cells(summary: RunSummary) -> Cells:
     return headers, rows
 
 
+_DIRECTIONS_TITLE = "Evolve: per iteration and direction of change (drawn by a bandit from what paid)"
+
+
+def direction_cells(summary: RunSummary) -> Cells:
+    """Per iteration and direction of change: how often it was asked, how often its code ran, how often that code was
+    new to the run (what the bandit rewards)."""
+    headers = ["iteration", "direction", "asked", "executable", "new"]
+    rows = [[str(r.iteration), r.direction, str(r.asked), r.executable.describe(2), str(r.new)] for r in summary.directions]
+    return headers, rows
+
+
 def comparison_rows(summary: RunSummary) -> list[ScoredRow]:
     return summary.references + summary.baselines + summary.top
 
@@ -148,6 +159,7 @@ def render_markdown(summary: RunSummary, plots: list[str]) -> str:
     lines += _md_table(expert_cells(summary)) + ["", "## Proposals: per iteration, kind and arm", ""]
     lines += _md_table(proposal_cells(summary)) + [""]
     lines += [f"## {_ARMS_TITLE}", "", *_md_table(arm_cells(summary)), ""] if summary.arms else []
+    lines += [f"## {_DIRECTIONS_TITLE}", "", *_md_table(direction_cells(summary)), ""] if summary.directions else []
     lines += ["## Top algorithms against references and baselines", ""]
     lines += _md_table(comparison_cells(summary)) + [""]
     lines += [f"![{p}]({p})" for p in plots] + [""]
@@ -191,6 +203,7 @@ def render_html(summary: RunSummary, plots: list[str]) -> str:
         f"<h2>{_EXPERTS_TITLE}</h2>{_html_table(expert_cells(summary))}"
         f"<h2>Proposals: per iteration, kind and arm</h2>{_html_table(proposal_cells(summary))}"
         + (f"<h2>{html.escape(_ARMS_TITLE)}</h2>{_html_table(arm_cells(summary))}" if summary.arms else "")
+        + (f"<h2>{html.escape(_DIRECTIONS_TITLE)}</h2>{_html_table(direction_cells(summary))}" if summary.directions else "")
         + f"<h2>Top algorithms against references and baselines</h2>{_html_table(comparison_cells(summary))}"
         f"<h2>Plots</h2>{images}<h2>Code of the top algorithms</h2>{code or '<p>none yet</p>'}</body></html>\n"
     )
@@ -223,5 +236,6 @@ def rich_tables(summary: RunSummary) -> list[Table]:
         _rich(_EXPERTS_TITLE, expert_cells(summary)),
         _rich("Proposals: per iteration, kind and arm", proposal_cells(summary)),
         *([_rich(_ARMS_TITLE, arm_cells(summary))] if summary.arms else []),
+        *([_rich(_DIRECTIONS_TITLE, direction_cells(summary))] if summary.directions else []),
         _rich("Test: paired against the seed and tuned task arithmetic", test_cells(summary)),
     ]
