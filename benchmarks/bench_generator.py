@@ -58,8 +58,7 @@ from selfdev.generator.proposals import (
     evolve_prompts,
     needs_repair,
     prompt_json,
-    repair_messages,
-    revise_messages,
+    ask_again,
     select_parents,
     trivial_fingerprints,
 )
@@ -79,6 +78,7 @@ class Arm:
     name: str
     temperature: float
     reply_start: str = ""  # the first lines of every reply, written for the generator (GeneratorConfig.reply_start)
+    known: dict[str, str] = field(default_factory=dict)  # fingerprint -> code of the functions its prompts show
     candidates: list[CandidateRecord] = field(default_factory=list)
     tokens: int = 0
     seconds: float = 0.0
@@ -96,9 +96,6 @@ class Arm:
         per_exec = (lambda total: total / len(ran)) if ran else (lambda total: None)
         repairs = [c for c in self.candidates if c.proposal == "repair"]
         revisions = [c for c in self.candidates if c.proposal == "revise"]
-        first = {}
-        for c in ran:
-            first.setdefault(c.fingerprint, c.id)
         return {
             "arm": self.name,
             "temperature": self.temperature,
@@ -121,10 +118,7 @@ class Arm:
             "repairs_executable": sum(c.executable for c in repairs),
             # Revisions of repeats (--revise-repeats) that ran and computed a function new to the arm.
             "revisions": len(revisions),
-            "revisions_new": sum(
-                c.executable and c.fingerprint not in trivial and c.fingerprint not in shown and first[c.fingerprint] == c.id
-                for c in revisions
-            ),
+            "revisions_new": sum(map(paid_in(self, frozenset(trivial) | shown), revisions)),
             "tokens_per_executable": per_exec(self.tokens),
             "seconds_per_executable": per_exec(self.seconds),
         }
@@ -140,8 +134,8 @@ class Bench:
         # prompt's own example, which the loop recognises as the task arithmetic reference and never scores again.
         example = self.screen.probe(ONE_SHOT).fingerprint
         self.counted_trivial = {**self.trivial, example: "the prompt's example"}
-        # Functions a reply may repeat, with the code a prompt shows for them (None: none shown); parents join later.
-        self.known: dict[str, str | None] = {**{fp: None for fp in self.trivial}, example: ONE_SHOT}
+        self.example = {example: ONE_SHOT}
+        self.parents: dict[str, str] = {}  # fingerprint -> code of the parents evolve shows (set once they are known)
         # One short warm-up generation, so the first grid point does not pay for the first call's setup.
         warm = self.config.model_copy(update={"max_new_tokens": 16})
         generate(backend, [generator_messages(NUM_EXPERTS)], warm, temperature=1.0, seed=args.sampling_seed)
@@ -173,7 +167,10 @@ class Bench:
         """--samples replies: fresh ones asked by `prompts` a batch at a time, and with `repair` up to
         --repair-attempts rounds of repairs of each batch's failures (with --revise-repeats, and revisions of its
         repeats), all within the same budget of samples."""
-        arm, budget = Arm(name, temperature, start), self.args.samples
+        # What a reply may repeat besides the arm's earlier ones: in the loop, the references (the example, and in
+        # evolve mode the known algorithms among the parents) are scored before any sample.
+        known = {**self.example, **(self.parents if proposal == "evolve" else {})}
+        arm, budget = Arm(name, temperature, start, known), self.args.samples
         batch_seed = self.args.sampling_seed  # the same seeds in every arm: fresh batch b draws with seed + 1000 * b
         while len(arm.candidates) < budget:
             batch = min(self.args.batch, budget - len(arm.candidates))
@@ -184,30 +181,27 @@ class Bench:
                 failed = failed[: budget - len(arm.candidates)]
                 if not failed:
                     break
-                chats = [
-                    revise_messages(NUM_EXPERTS, c, self.original_code(arm, c)) if c.executable
-                    else repair_messages(NUM_EXPERTS, c)
-                    for c in failed
-                ]
-                kinds = ["revise" if c.executable else "repair" for c in failed]
-                failed = self.draw(arm, chats, kinds, batch_seed + round_, failed)
+                kinds, chats = zip(*(ask_again(NUM_EXPERTS, c, self.original_code(arm, c)) for c in failed))
+                failed = self.draw(arm, list(chats), list(kinds), batch_seed + round_, failed)
             batch_seed += 1000
         ran = sum(c.executable for c in arm.candidates)
         print(f"{name}: {ran}/{len(arm.candidates)} executable, {arm.seconds:.0f} s", flush=True)  # minutes an arm
         self.keep(arm)
         return arm
 
-    def repeats(self, arm: Arm, c: CandidateRecord) -> bool:
-        """The bench's `proposals.repeats`: `c` ran and computes a known function (trivial, a parent shown) or one
-        an earlier reply of the arm computed."""
+    @staticmethod
+    def repeats(arm: Arm, c: CandidateRecord) -> bool:
+        """The bench's `proposals.repeats`: `c` ran and computes a function its prompt showed or one an earlier reply
+        of the arm computed (ids are positions in the arm)."""
         return c.executable and (
-            c.fingerprint in self.known or any(e.fingerprint == c.fingerprint for e in arm.candidates[: c.id])
+            c.fingerprint in arm.known or any(e.fingerprint == c.fingerprint for e in arm.candidates[: c.id])
         )
 
-    def original_code(self, arm: Arm, c: CandidateRecord) -> str | None:
-        """The code of the function `c` repeats, as the prompt may show it (a parent's), else its first reply's."""
-        if self.known.get(c.fingerprint):
-            return self.known[c.fingerprint]
+    @staticmethod
+    def original_code(arm: Arm, c: CandidateRecord) -> str | None:
+        """The code of the function `c` repeats, as its prompt shows it, else as the arm's first reply wrote it."""
+        if c.fingerprint in arm.known:
+            return arm.known[c.fingerprint]
         return next((e.code for e in arm.candidates[: c.id] if e.fingerprint == c.fingerprint), None)
 
     def keep(self, arm: Arm) -> None:
@@ -234,16 +228,19 @@ def paid_in(arm: Arm, excluded: frozenset[str]) -> Callable[[CandidateRecord], b
     for c in arm.candidates:
         if c.executable:
             first.setdefault(c.fingerprint, c.id)
-    return lambda c: c.executable and c.fingerprint not in excluded and first.get(c.fingerprint) == c.id
+    return lambda c: directions.pays(c, lambda c: c.fingerprint in excluded or first[c.fingerprint] != c.id)
 
 
 def evolve_batches(args: argparse.Namespace, parents: list[CandidateRecord], excluded: frozenset[str], bandit: bool) -> Prompts:
     """Evolve prompts a batch at a time, as the loop asks them an iteration at a time: fresh parents per batch
-    seed, and each prompt's direction drawn by the bandit from what paid in the arm so far (`bandit`), or each in
-    turn; the two see the same parents."""
+    seed, and each prompt's direction drawn by the bandit from what paid in the arm so far (`bandit`), or taken in
+    turn across batches; the two see the same parents."""
 
     def prompts(arm: Arm, seed: int, n: int) -> list[list[dict]]:
-        chosen = directions.choose(directions.records(arm.candidates, paid_in(arm, excluded)), n, seed) if bandit else None
+        if bandit:
+            chosen = directions.choose(directions.records(arm.candidates, paid_in(arm, excluded)), n, seed)
+        else:
+            chosen = directions.in_turn(sum(c.proposal == "evolve" for c in arm.candidates), n)
         return evolve_prompts(NUM_EXPERTS, parents, args.parents, n, seed, args.shared_parents, chosen)
 
     return prompts
@@ -390,7 +387,7 @@ def main(argv: list[str] | None = None) -> dict:
         "generator.reply_start does; the grid, the plain baseline, never does",
     )
     parser.add_argument(
-        "--arms", nargs="*", choices=ARMS, default=list(ARMS[:3]),
+        "--arms", nargs="*", choices=ARMS, default=["paper+repair", "evolve", "evolve+repair"],
         help="the arms after the grid (default: all but evolve-cycle, the bandit's own control); fewer, a shorter "
         "bench for a slow generator. The acceptance bars are evolve+repair's (none without it); none at all: the "
         "grid alone, which needs no parents",
@@ -443,7 +440,9 @@ def main(argv: list[str] | None = None) -> dict:
             parents = parents_from_archive(args.archive, args.parent_pool, bench.screen, bench.trivial)
             if not parents:
                 parser.error(f"--archive {args.archive}: no scored, distinct, non-trivial candidate runs in the sandbox")
-        paper_chats: Prompts = lambda arm, seed, n: [generator_messages(NUM_EXPERTS)] * n
+        def paper_chats(arm: Arm, seed: int, n: int) -> list[list[dict]]:
+            return [generator_messages(NUM_EXPERTS)] * n
+
         grid = [bench.run(f"paper T={t:g}", t, paper_chats, "paper", repair=False) for t in args.grid]
         paper = best_paper(grid, bench.counted_trivial)
         if not evolving:
@@ -458,7 +457,7 @@ def main(argv: list[str] | None = None) -> dict:
         # Only the evolve arms were shown the parents; the paper arms' own finds are among them, and are new there.
         shown = frozenset(p.fingerprint for p in parents if p.fingerprint)
         excluded = shown | frozenset(bench.counted_trivial)
-        bench.known.update({p.fingerprint: p.code for p in parents if p.fingerprint})
+        bench.parents = {p.fingerprint: p.code for p in parents if p.fingerprint}
         evolve_chats = evolve_batches(args, parents, excluded, bandit=True) if parents else paper_chats
         cycle_chats = evolve_batches(args, parents, excluded, bandit=False) if parents else paper_chats
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     prompt_id     TEXT,                  -- sha256 of the prompt it was sampled from (table prompts)
     proposal      TEXT NOT NULL DEFAULT 'paper',  -- 'paper', 'evolve', 'repair' or 'revise': how its prompt was made
     arm           TEXT NOT NULL DEFAULT 'main',   -- 'main', or 'control': sampled by the generator without DPO
-    parent_id     INTEGER,               -- a repair: the candidate it repairs
+    parent_id     INTEGER,               -- a repair or revision: the candidate it asks again
     reply         TEXT,
     code          TEXT,
     status        TEXT NOT NULL,         -- selfdev.stages.CandidateStatus: the sandbox's (ok, syntax, policy, runtime, timeout, memory, bad_output), 'no_code', or 'lost' (its Ray actor died twice)

@@ -36,9 +36,8 @@ from selfdev.generator.proposals import (
     evolve_prompts,
     needs_repair,
     prompt_json,
-    repair_messages,
+    ask_again,
     repeats,
-    revise_messages,
     select_parents,
     trivial_fingerprints,
 )
@@ -77,7 +76,7 @@ class Proposer:
     def paid(self, candidate: CandidateRecord) -> bool:
         """Whether a sample gave discovery something to score: it ran, and computes a function neither trivial nor
         seen before in the run (its score was not inherited from an earlier candidate or reference)."""
-        return candidate.executable and candidate.duplicate_of is None and candidate.fingerprint not in self.trivial
+        return directions.pays(candidate, lambda c: c.duplicate_of is not None or c.fingerprint in self.trivial)
 
     def arms(self, iteration: int) -> list[tuple[str, Path | None]]:
         adapter = self.run.latest_adapter(iteration)
@@ -131,7 +130,7 @@ class Proposer:
         samples = []
         for arm in sorted({c.arm for c in failed}):
             group = sorted((c for c in failed if c.arm == arm), key=lambda c: c.sample_index)
-            chats = [self._ask_again(num_experts, c) for c in group]
+            kinds, chats = zip(*(self._ask_again(num_experts, c) for c in group))
             self.log(f"iteration {iteration}: repair round {round_}, {len(group)} failed or repeated candidates ({arm} arm)")
             with LoopProgress.simple(f"repairing iteration {iteration}, round {round_}", len(group)) as advance:
                 replies = sample_replies(
@@ -139,14 +138,12 @@ class Proposer:
                     seed=self.seed * 1000 + iteration + 100 * round_, progress=advance,
                 )
             samples += [
-                Sample(text, prompt_json(chat), "revise" if c.executable else "repair", arm, parent_id=c.id, tokens=tokens)
-                for c, chat, (text, tokens) in zip(group, chats, replies)
+                Sample(text, prompt_json(chat), kind, arm, parent_id=c.id, tokens=tokens)
+                for c, kind, chat, (text, tokens) in zip(group, kinds, chats, replies)
             ]
         return samples
 
-    def _ask_again(self, num_experts: int, candidate: CandidateRecord) -> Chat:
+    def _ask_again(self, num_experts: int, candidate: CandidateRecord) -> tuple[str, Chat]:
         """A repair of a failed candidate, or a revision of one that repeats a known function."""
-        if not candidate.executable:
-            return repair_messages(num_experts, candidate)
-        original = self.archive.get(candidate.duplicate_of)
-        return revise_messages(num_experts, candidate, original.code if original else None)
+        original = self.archive.get(candidate.duplicate_of) if candidate.duplicate_of is not None else None
+        return ask_again(num_experts, candidate, original.code if original else None)

@@ -46,8 +46,10 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
         texts = []
         for i, chat in enumerate(chats):
             user = chat[-1]["content"]
-            if "failed in the sandbox" in user or "adds nothing" in user:
+            if "failed in the sandbox" in user:
                 texts.append(FIXED)
+            elif "adds nothing" in user:
+                texts.append(GOOD)
             elif "Algorithm 1 (accuracy" in user:  # evolve: no trivial merges, one policy failure per batch
                 texts.append([GOOD, POLICY][i % 2])
             else:
@@ -102,7 +104,7 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
             "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "evolve-cycle", "--out", str(short)]
     asked = len(prompts)
     assert [r["arm"] for r in bench.main(argv)["arms"]] == ["paper T=0.7", "evolve+repair", "evolve-cycle"]
-    # evolve-cycle asks the directions in turn; the bandit arm draws them (here: one batch, no history yet).
+    # evolve-cycle asks the directions in turn.
     cycle = [chat for chat in prompts[asked:] if "Algorithm 1 (accuracy" in chat[-1]["content"]][-2:]
     assert [directions.direction_of(json.dumps(chat)) for chat in cycle] == [0, 1]
     # Parents from a run's archive, fingerprinted again as the bench screens (the run's own fingerprints differ).
@@ -128,13 +130,14 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     assert [r["arm"] for r in alone["arms"]] == ["paper T=0.7"] and alone["acceptance"] is None
     assert alone["sampling_seed"] == 1 and alone["parents"] == []
     # With --revise-repeats a repair round also asks again for a reply that ran but repeats a known function.
-    argv = ["--seed", str(tiny_model_dir), "--samples", "4", "--batch", "2", "--batch-size", "2", "--grid", "0.7",
+    argv = ["--seed", str(tiny_model_dir), "--samples", "6", "--batch", "2", "--batch-size", "2", "--grid", "0.7",
             "--max-new-tokens", "16", "--arms", "paper+repair", "--repair-attempts", "1", "--revise-repeats",
             "--out", str(short)]
     asked = len(prompts)
     (_, revised) = bench.main(argv)["arms"]
-    # Batch 1: the plain mean (trivial) and a policy failure; round 1 revises the one, repairs the other.
-    assert (revised["revisions"], revised["revisions_new"], revised["repairs"], revised["executable"]) == (1, 1, 1, 3)
+    # Batch 1: the plain mean, new to the arm as to a run, and a policy failure, repaired. Batch 2: the mean again,
+    # now a repeat, is revised (into GOOD, new); the budget leaves no room to repair the second policy failure.
+    assert (revised["revisions"], revised["revisions_new"], revised["repairs"], revised["executable"]) == (1, 1, 1, 4)
     assert sum("computes exactly what an algorithm already tried" in chat[-1]["content"] for chat in prompts[asked:]) == 1
 
 

@@ -81,6 +81,7 @@ def write(tmp_path: Path, text: str) -> Path:
         ("sandbox: {spare_workers: false}", r"sandbox\.spare_workers: Unexpected keyword argument"),
         ("sandbox: {probe_k: 0}", r"sandbox: SandboxLimits\.probe_k must be > 0"),
         ("backend: {name: tpu}", r"backend\.name: Input should be 'auto', 'transformers' or 'vllm'"),
+        ("generator: {revise_repeats: true}", r"generator: .*revise_repeats needs repair_attempts of 1 or more"),
     ],
 )
 def test_a_mistake_is_one_line_at_load(tmp_path, text, message):

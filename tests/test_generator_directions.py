@@ -8,17 +8,17 @@ from collections import Counter
 
 import pytest
 
-from selfdev.generator.directions import DIRECTIONS, Record, choose, direction_of, records
+from selfdev.generator.directions import DIRECTIONS, Record, choose, direction_of, in_turn, pays, records
 from selfdev.generator.proposals import REPAIR_NOTE, evolve_messages, evolve_prompts
 from selfdev.scores import Evaluation
 from selfdev.stages import CandidateRecord
 
 
-def candidate(index: int, direction: int, status: str, proposal: str = "evolve") -> CandidateRecord:
+def candidate(index: int, direction: int, status: str, proposal: str = "evolve", arm: str = "main") -> CandidateRecord:
     chat = evolve_messages(3, [], DIRECTIONS[direction])
     if proposal == "repair":
         chat[-1]["content"] += REPAIR_NOTE.format(diagnosis="runtime: boom")
-    return CandidateRecord(0, index, status, prompt=json.dumps(chat), proposal=proposal, fingerprint=f"f{index}")
+    return CandidateRecord(0, index, status, prompt=json.dumps(chat), proposal=proposal, arm=arm, fingerprint=f"f{index}")
 
 
 def test_direction_is_read_back_from_the_recorded_prompt():
@@ -30,10 +30,15 @@ def test_direction_is_read_back_from_the_recorded_prompt():
 
 def test_records_count_fresh_evolve_samples_and_what_paid():
     cands = [candidate(0, 1, "ok"), candidate(1, 1, "runtime"), candidate(2, 3, "ok"),
-             candidate(3, 1, "ok", proposal="repair")]  # a repair asked for a fix, not for the direction
-    history = records(cands, paid=lambda c: c.executable and c.fingerprint != "f2")
+             candidate(3, 1, "ok", proposal="repair"),  # a repair asked for a fix, not for the direction
+             candidate(4, 1, "ok", arm="control")]  # the generator without DPO does not steer the DPO arm
+    history = records(cands, paid=lambda c: pays(c, known=lambda c: c.fingerprint == "f2"))
     assert history[1] == Record(asked=2, paid=1) and history[3] == Record(asked=1, paid=0)
     assert sum(r.asked for r in history) == 3
+
+
+def test_in_turn_continues_where_it_left_off():
+    assert in_turn(0, 3) == [0, 1, 2] and in_turn(5, 3) == [5, 0, 1]
 
 
 def test_choose_is_reproducible_and_drawn_to_what_pays():

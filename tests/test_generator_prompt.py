@@ -13,8 +13,8 @@ from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.prompt import ONE_SHOT, generator_messages
 from selfdev.generator.reply import extract_code
 from selfdev.stages import CandidateRecord
+from selfdev.generator.directions import DIRECTIONS
 from selfdev.generator.proposals import (
-    DIRECTIONS,
     REPAIR_NOTE,
     REVISE_NOTE,
     diagnosis_text,

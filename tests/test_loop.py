@@ -200,7 +200,18 @@ def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_ex
     config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, generator=generator, baselines={})
     run = RunDir(tmp_path / "run")
     seen = canned_generator(monkeypatch)
+    histories, real_choose = [], directions.choose
+
+    def choose(history, n, seed):
+        histories.append(history)
+        return real_choose(history, n, seed)
+
+    monkeypatch.setattr(directions, "choose", choose)
     discover(config, run.root, log=lambda _: None)
+    # The bandit's record per iteration: none before iteration 0; before iteration 1, the main arm's 4 evolve
+    # samples of iteration 0, of which GOOD paid (the failures and the control arm's replies do not).
+    assert [sum(r.asked for r in h) for h in histories] == [0, 4]
+    assert sum(r.paid for r in histories[1]) == 1
 
     with Archive(run.archive) as archive:
         it0 = {c.sample_index: c for c in archive.candidates(0)}
@@ -224,7 +235,7 @@ def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_ex
         assert {c.generator for c in main} == {"iter-0"} and {c.generator for c in control} == {""}
         # The arms answer the same prompts, one of its own per sample (its parents and direction of change).
         assert [c.prompt for c in main] == [c.prompt for c in control] and len({c.prompt for c in main}) == 4
-        # Each asks the direction of change the bandit drew from iteration 0's record (selfdev.generator.directions).
+        # Each asks a direction of change (the one the bandit drew from iteration 0's record).
         assert all(directions.direction_of(c.prompt) is not None for c in main)
         assert any("0.3 * torch.stack" in c.prompt for c in main)  # iteration 0's best among the parents
         repairs = {c.sample_index: c for c in it1 if c.proposal == "repair"}

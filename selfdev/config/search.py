@@ -46,8 +46,8 @@ class GeneratorConfig(BaseModel):
         0, ge=0, description="rounds in which a failed candidate is shown with the sandbox's diagnosis and rewritten"
     )
     revise_repeats: bool = Field(
-        False, description="in the repair rounds, also ask again for a candidate that ran but repeats a function the "
-        "run had seen (a parent shown, above all), saying it adds nothing",
+        False, description="in the repair rounds (repair_attempts >= 1), also ask again for a candidate that ran but "
+        "repeats a function the run had seen (a parent shown, above all), saying it adds nothing",
     )
     reply_start: str = Field(
         "", description="the first lines of every reply, written for the generator, which continues from them "
@@ -57,6 +57,12 @@ class GeneratorConfig(BaseModel):
         False, description="control arm: every iteration after DPO also samples as many replies from the generator "
         "without DPO, at the same temperature and prompt, so the effect of DPO is separable from the temperature's",
     )
+
+    @model_validator(mode="after")
+    def _revisions_need_rounds(self) -> "GeneratorConfig":
+        if self.revise_repeats and not self.repair_attempts:
+            raise ValueError("generator.revise_repeats needs repair_attempts of 1 or more: revisions are asked in the repair rounds")
+        return self
 
     def temperature_at(self, iteration: int) -> float:
         return max(self.min_temperature, self.temperature - self.temperature_decay * iteration)

@@ -50,23 +50,36 @@ def direction_of(prompt: str | None) -> int | None:
     return next((i for i, text in enumerate(DIRECTIONS) if text in asked), None)
 
 
+def pays(candidate: CandidateRecord, known: Callable[[CandidateRecord], bool]) -> bool:
+    """What a direction is rewarded for: the reply ran and its function is not `known` (trivial, or seen earlier
+    in the run: a repeat inherits a score and gives discovery nothing to measure)."""
+    return candidate.executable and not known(candidate)
+
+
 def records(candidates: Iterable[CandidateRecord], paid: Callable[[CandidateRecord], bool]) -> list[Record]:
-    """Per direction, the fresh `evolve` samples that asked for it and how many of them `paid` (repairs asked
-    for a fix, not for the direction, and do not count)."""
+    """Per direction, the main arm's fresh `evolve` samples that asked for it and how many of them `paid`.
+    Repairs asked for a fix, not for the direction; the control arm is the generator without DPO, whose record
+    must not steer the DPO arm's directions."""
     asked, won = [0] * len(DIRECTIONS), [0] * len(DIRECTIONS)
     for c in candidates:
-        index = direction_of(c.prompt) if c.proposal == "evolve" else None
+        index = direction_of(c.prompt) if c.proposal == "evolve" and c.arm == "main" else None
         if index is not None:
             asked[index] += 1
             won[index] += bool(paid(c))
     return [Record(a, w) for a, w in zip(asked, won)]
 
 
+def in_turn(start: int, n: int) -> list[int]:
+    """`n` directions taken in turn from the `start`-th: the bandit's control."""
+    return [(start + i) % len(DIRECTIONS) for i in range(n)]
+
+
 def choose(history: list[Record], n: int, seed: int) -> list[int]:
     """`n` directions, each the best of one draw from every direction's Beta(1 + paid, 1 + unpaid) posterior;
     with no history, every direction is as likely. The same history and seed give the same directions (a resumed
-    run asks the same)."""
-    rng = random.Random(seed)
+    run asks the same). A stream of its own: the parents a prompt shows are drawn with `seed` too
+    (proposals.evolve_prompts), and the same stream would tie a prompt's direction to its parents."""
+    rng = random.Random(f"directions {seed}")
     return [
         max(range(len(history)), key=lambda i: rng.betavariate(1 + history[i].paid, 1 + history[i].asked - history[i].paid))
         for _ in range(n)

@@ -42,9 +42,9 @@ Rules (what the sandbox that runs your code allows):
 # 2026-12-02): an integer tensor updated in place with floats (7), a reduction over the list itself (7), a
 # many-element tensor turned into a number (2). The sandbox now takes the list itself where a torch function takes a
 # tensor (sandbox.api, numpy's rule for a list of arrays), which leaves methods and arithmetic on the list to explain.
-# Of evolve's 66 failures in run 9 (T 0.6 and 0.8, 2026-12-02), the three most common were the last three lines: a
-# Python `if` on a many-element tensor (10), dim=1 on the 1-D tensor of one weight per expert (11), the (values,
-# indices) pair of torch.max(x, dim=...) used as a tensor (5).
+# Of evolve's 66 failures in run 9 (T 0.6 and 0.8, 2026-12-02), the three most common are the last three lines, in
+# their order: a Python `if` on a many-element tensor (10), dim=1 on the 1-D tensor of one weight per expert (11),
+# the (values, indices) pair of torch.max(x, dim=...) used as a tensor (5).
 PITFALLS = """- task_vectors is a Python list. torch functions take it as the experts stacked along dim 0
   (torch.sum(task_vectors, dim=0) sums over the experts), but a list has no tensor methods or arithmetic:
   stack it first (stacked = torch.stack(task_vectors)) to write stacked.sum(dim=0) or stacked * w.

@@ -29,7 +29,7 @@ from typing import Callable, Iterable
 
 from sandbox import Diagnosis, Status
 from selfdev import scores
-from selfdev.generator.directions import DIRECTIONS
+from selfdev.generator.directions import DIRECTIONS, in_turn
 from selfdev.generator.prompt import generator_messages, messages, task_text
 from selfdev.generator.reply import compact
 from selfdev.stages import CandidateRecord
@@ -118,7 +118,7 @@ def evolve_prompts(
     prefix once for the run (evals.backends.transformers_backend.prefix_groups) instead of once per sample.
     """
     if directions is None:
-        directions = [i % len(DIRECTIONS) for i in range(n)]
+        directions = in_turn(0, n)
     if len(directions) != n:
         raise ValueError(f"{n} evolve prompts need {n} directions, not {len(directions)}")
     rng = random.Random(seed)
@@ -180,6 +180,14 @@ def repeated_name(request: str, original_code: str | None) -> str:
             if match.group(3).strip() in wanted:
                 return f"Algorithm {match.group(2)} above" if match.group(2) else "the example above"
     return "an algorithm already tried"
+
+
+def ask_again(num_experts: int, candidate: CandidateRecord, original_code: str | None) -> tuple[str, list[dict[str, str]]]:
+    """(proposal kind, chat) of a repair round's request for `candidate`: a repair if it failed, else a revision of
+    a repeat (`original_code`: the code of the function it repeats, if known)."""
+    if candidate.executable:
+        return "revise", revise_messages(num_experts, candidate, original_code)
+    return "repair", repair_messages(num_experts, candidate)
 
 
 def revise_messages(num_experts: int, repeat: CandidateRecord, original_code: str | None) -> list[dict[str, str]]:

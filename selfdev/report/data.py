@@ -58,13 +58,14 @@ class ProposalRow:
 
 @dataclass
 class DirectionRow:
-    """One iteration's fresh `evolve` samples that asked for one direction of change (selfdev.generator.directions)."""
+    """One iteration's fresh `evolve` samples of the main arm that asked for one direction of change (the ones the
+    bandit learns from, selfdev.generator.directions)."""
 
     iteration: int
     direction: str
     asked: int
     executable: Estimate  # share the sandbox ran, with its Wilson interval
-    new: int  # ran and computed a function not seen before in the run (what the bandit rewards, trivial merges aside)
+    new: int  # ran and computed a function not seen before in the run (the bandit also leaves out trivial merges)
 
 
 @dataclass
@@ -211,7 +212,7 @@ def _proposal_rows(
 def _direction_rows(iteration: int, pool: list[CandidateRecord]) -> list[DirectionRow]:
     asked: dict[int, list[CandidateRecord]] = {}
     for c in pool:
-        index = directions.direction_of(c.prompt) if c.proposal == "evolve" else None
+        index = directions.direction_of(c.prompt) if c.proposal == "evolve" and c.arm == "main" else None
         if index is not None:
             asked.setdefault(index, []).append(c)
     return [

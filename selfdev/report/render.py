@@ -77,12 +77,12 @@ def proposal_cells(summary: RunSummary) -> Cells:
     return headers, rows
 
 
-_DIRECTIONS_TITLE = "Evolve: per iteration and direction of change (drawn by a bandit from what paid)"
+_DIRECTIONS_TITLE = "Evolve, main arm: per iteration and direction of change"
 
 
 def direction_cells(summary: RunSummary) -> Cells:
     """Per iteration and direction of change: how often it was asked, how often its code ran, how often that code was
-    new to the run (what the bandit rewards)."""
+    new to the run (the bandit's reward, which also leaves out trivial merges)."""
     headers = ["iteration", "direction", "asked", "executable", "new"]
     rows = [[str(r.iteration), r.direction, str(r.asked), r.executable.describe(2), str(r.new)] for r in summary.directions]
     return headers, rows
