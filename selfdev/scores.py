@@ -252,8 +252,9 @@ def rate(k: int, n: int) -> Estimate:
     return Estimate(k / n if n else math.nan, wilson_interval(k, n), n)
 
 
-def mean_estimate(values: Sequence[float]) -> Estimate:
-    """Mean with a t interval."""
+def mean_estimate(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
+    """Mean with a t interval, cut to `bounds` (an accuracy's [0, 1]: with two values the t interval alone spans
+    several times that)."""
     n = len(values)
     if n == 0:
         return Estimate(math.nan, (math.nan, math.nan), 0)
@@ -261,7 +262,7 @@ def mean_estimate(values: Sequence[float]) -> Estimate:
     if n == 1:
         return Estimate(mean, (math.nan, math.nan), 1)
     half = float(student_t.ppf(0.975, n - 1)) * statistics.stdev(values) / math.sqrt(n)
-    return Estimate(mean, (mean - half, mean + half), n)
+    return Estimate(mean, (max(bounds[0], mean - half), min(bounds[1], mean + half)), n)
 
 
 def median_estimate(values: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> Estimate:

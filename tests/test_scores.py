@@ -113,6 +113,9 @@ def test_estimates():
     assert r.value == 0.25 and r.ci[0] < 0.25 < r.ci[1] and r.n == 12
     m = scores.mean_estimate([0.1, 0.2, 0.3])
     assert m.value == pytest.approx(0.2) and m.ci[0] < 0.2 < m.ci[1]
+    # Two accuracies: the t interval alone runs far outside [0, 1] (the report showed [-1.67, 1.96]).
+    assert scores.mean_estimate([0.0, 0.286]).ci[0] < -1
+    assert scores.mean_estimate([0.0, 0.286], bounds=(0.0, 1.0)).ci == (0.0, 1.0)
     assert math.isnan(scores.mean_estimate([]).value) and scores.mean_estimate([]).describe() == "–"
     med = scores.median_estimate([0.1, 0.2, 0.3, 0.9])
     assert med.value == pytest.approx(0.25) and med.ci[0] <= 0.25 <= med.ci[1]

@@ -254,7 +254,7 @@ def _iteration_row(iteration: int, pool: list[CandidateRecord], slices: list[int
         duplicates=sum(c.duplicate_of is not None for c in executable),
         evaluated=len(measured),
         reached_last=sum(c.dev.n >= slices[-1] for c in measured) if slices else 0,
-        first_slice_mean=scores.mean_estimate(first),
+        first_slice_mean=scores.mean_estimate(first, bounds=(0.0, 1.0)),
         first_slice_median=scores.median_estimate(first),
         best=None if best is None else best.dev,
         failures=failures,
