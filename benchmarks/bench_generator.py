@@ -413,6 +413,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(
             "--samples, --batch, --batch-size, --parents, --parent-pool, --shared-parents and --max-new-tokens must be positive"
         )
+    if args.revise_repeats and args.repair_attempts < 1:
+        parser.error("--revise-repeats needs --repair-attempts of 1 or more: revisions are asked in the repair rounds")
     if args.archive is not None and args.parents_from is not None:
         parser.error("pass one source of parents: --archive or --parents-from")
     evolving = any(arm.startswith("evolve") for arm in args.arms)

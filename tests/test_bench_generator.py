@@ -146,6 +146,9 @@ def test_non_positive_counts_are_one_line_errors(capsys):
     with pytest.raises(SystemExit) as exit_:
         bench.main(["--experts", "e", "--parent-pool", "0"])
     assert exit_.value.code == 2 and "must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--experts", "e", "--revise-repeats", "--repair-attempts", "0"])
+    assert exit_.value.code == 2 and "--revise-repeats needs --repair-attempts" in capsys.readouterr().err
 
 
 def test_parents_from_a_file_that_is_no_bench_output_is_a_one_line_error(tmp_path, capsys):

@@ -50,6 +50,13 @@ def direction_of(prompt: str | None) -> int | None:
     return next((i for i, text in enumerate(DIRECTIONS) if text in asked), None)
 
 
+def asked(candidate: CandidateRecord) -> int | None:
+    """The direction a fresh `evolve` sample of the main arm asked for (the samples the bandit learns from); None for
+    any other candidate: repairs asked for a fix, not for the direction, and the control arm is the generator
+    without DPO, whose record must not steer the DPO arm's directions."""
+    return direction_of(candidate.prompt) if candidate.proposal == "evolve" and candidate.arm == "main" else None
+
+
 def pays(candidate: CandidateRecord, known: Callable[[CandidateRecord], bool]) -> bool:
     """What a direction is rewarded for: the reply ran and its function is not `known` (trivial, or seen earlier
     in the run: a repeat inherits a score and gives discovery nothing to measure)."""
@@ -57,16 +64,14 @@ def pays(candidate: CandidateRecord, known: Callable[[CandidateRecord], bool]) -
 
 
 def records(candidates: Iterable[CandidateRecord], paid: Callable[[CandidateRecord], bool]) -> list[Record]:
-    """Per direction, the main arm's fresh `evolve` samples that asked for it and how many of them `paid`.
-    Repairs asked for a fix, not for the direction; the control arm is the generator without DPO, whose record
-    must not steer the DPO arm's directions."""
-    asked, won = [0] * len(DIRECTIONS), [0] * len(DIRECTIONS)
+    """Per direction, the samples that `asked` for it and how many of them `paid`."""
+    tries, won = [0] * len(DIRECTIONS), [0] * len(DIRECTIONS)
     for c in candidates:
-        index = direction_of(c.prompt) if c.proposal == "evolve" and c.arm == "main" else None
+        index = asked(c)
         if index is not None:
-            asked[index] += 1
+            tries[index] += 1
             won[index] += bool(paid(c))
-    return [Record(a, w) for a, w in zip(asked, won)]
+    return [Record(a, w) for a, w in zip(tries, won)]
 
 
 def in_turn(start: int, n: int) -> list[int]:

@@ -212,7 +212,7 @@ def _proposal_rows(
 def _direction_rows(iteration: int, pool: list[CandidateRecord]) -> list[DirectionRow]:
     asked: dict[int, list[CandidateRecord]] = {}
     for c in pool:
-        index = directions.direction_of(c.prompt) if c.proposal == "evolve" and c.arm == "main" else None
+        index = directions.asked(c)
         if index is not None:
             asked.setdefault(index, []).append(c)
     return [
