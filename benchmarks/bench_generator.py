@@ -4,7 +4,8 @@
         [--max-new-tokens 320] [--repair-attempts 2] [--revise-repeats] [--parents 3] [--parent-pool 6]
         [--shared-parents 1]
         [--evolve-temperature T]
-        [--stack-start] [--arms [paper+repair] [evolve] [evolve+repair] [evolve-cycle]] [--sampling-seed 0]
+        [--stack-start] [--arms [paper+repair] [paper+ban] [evolve] [evolve+repair] [evolve-cycle] [evolve+ban]
+         [evolve+ban+repair]] [--copy-ban 16] [--copy-penalty inf] [--sampling-seed 0]
         [--archive RUN/archive.sqlite | --parents-from BENCH.json
          | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
@@ -18,7 +19,9 @@
    time; `evolve-cycle`: the same parents, the directions in turn) and `evolve` with repair (a failed candidate's request is asked
    again with the sandbox's diagnosis, up to --repair-attempts times; every repair is one of the
    --samples replies, so the arms cost the same number of samples). With --stack-start these arms (and an extra
-   `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START).
+   `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START). The `+ban` arms
+   decode with a ban on copying the code their prompt shows (--copy-ban tokens in a row; a finite --copy-penalty
+   lowers such tokens' logits instead; selfdev.generator.copying).
 
 Parents: from a finished run's archive (--archive), or the best --parent-pool an earlier bench scored
 (--parents-from), else the bench scores its own pool (the known algorithms an evolve run starts from,
@@ -67,7 +70,7 @@ from selfdev.screen import Screen
 from selfdev.stages import CandidateRecord, Sample, record_of
 
 MERGE_SEED = 0
-ARMS = ("paper+repair", "evolve", "evolve+repair", "evolve-cycle")  # after the grid, in this order
+ARMS = ("paper+repair", "paper+ban", "evolve", "evolve+repair", "evolve-cycle", "evolve+ban", "evolve+ban+repair")  # in order
 NUM_EXPERTS = 3  # the prompt's k (the embedded seed's experts); probes use SandboxLimits.probe_k task vectors
 
 
@@ -78,6 +81,8 @@ class Arm:
     name: str
     temperature: float
     reply_start: str = ""  # the first lines of every reply, written for the generator (GeneratorConfig.reply_start)
+    copy_ban: int = 0  # no reply repeats this many tokens in a row of the code its prompt shows (GeneratorConfig.copy_ban)
+    copy_penalty: float = float("inf")  # what a token continuing such a run loses from its logit (GeneratorConfig.copy_penalty)
     known: dict[str, str] = field(default_factory=dict)  # fingerprint -> code of the functions its prompts show
     candidates: list[CandidateRecord] = field(default_factory=list)
     tokens: int = 0
@@ -148,7 +153,8 @@ class Bench:
         kind, or each one's."""
         kinds = [proposal] * len(chats) if isinstance(proposal, str) else proposal
         start = time.perf_counter()
-        config = self.config.model_copy(update={"reply_start": arm.reply_start})
+        update = {"reply_start": arm.reply_start, "copy_ban": arm.copy_ban, "copy_penalty": arm.copy_penalty}
+        config = self.config.model_copy(update=update)
         replies = generate(self.backend, chats, config, temperature=arm.temperature, seed=seed)
         new = []
         for i, (chat, (reply, tokens)) in enumerate(zip(chats, replies)):
@@ -162,7 +168,8 @@ class Bench:
         return new
 
     def run(
-        self, name: str, temperature: float, prompts: Prompts, proposal: str, repair: bool, start: str = ""
+        self, name: str, temperature: float, prompts: Prompts, proposal: str, repair: bool, start: str = "",
+        copy_ban: int = 0, copy_penalty: float = float("inf"),
     ) -> Arm:
         """--samples replies: fresh ones asked by `prompts` a batch at a time, and with `repair` up to
         --repair-attempts rounds of repairs of each batch's failures (with --revise-repeats, and revisions of its
@@ -170,7 +177,7 @@ class Bench:
         # What a reply may repeat besides the arm's earlier ones: in the loop, the references (the example, and in
         # evolve mode the known algorithms among the parents) are scored before any sample.
         known = {**self.example, **(self.parents if proposal == "evolve" else {})}
-        arm, budget = Arm(name, temperature, start, known), self.args.samples
+        arm, budget = Arm(name, temperature, start, copy_ban, copy_penalty, known), self.args.samples
         batch_seed = self.args.sampling_seed  # the same seeds in every arm: fresh batch b draws with seed + 1000 * b
         while len(arm.candidates) < budget:
             batch = min(self.args.batch, budget - len(arm.candidates))
@@ -388,9 +395,20 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument(
         "--arms", nargs="*", choices=ARMS, default=["paper+repair", "evolve", "evolve+repair"],
-        help="the arms after the grid (default: all but evolve-cycle, the bandit's own control); fewer, a shorter "
-        "bench for a slow generator. The acceptance bars are evolve+repair's (none without it); none at all: the "
-        "grid alone, which needs no parents",
+        help="the arms after the grid (default: paper+repair, evolve, evolve+repair; evolve-cycle is the bandit's "
+        "own control, the +ban arms ban copying what the prompt shows: --copy-ban); fewer, a shorter bench for a slow "
+        "generator. Acceptance bars are computed for every evolve arm with repair; none at all: the grid alone, which "
+        "needs no parents",
+    )
+    parser.add_argument(
+        "--copy-ban", type=int, default=16,
+        help="the +ban arms: no reply repeats this many tokens in a row of the code its prompt shows (evolve's parents, "
+        "paper's example; generator.copy_ban)",
+    )
+    parser.add_argument(
+        "--copy-penalty", type=float, default=float("inf"),
+        help="the +ban arms: what a token continuing such a run loses from its logit (generator.copy_penalty; "
+        "inf: banned)",
     )
     parser.add_argument(
         "--sampling-seed", type=int, default=0,
@@ -413,6 +431,10 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(
             "--samples, --batch, --batch-size, --parents, --parent-pool, --shared-parents and --max-new-tokens must be positive"
         )
+    if args.copy_ban < 2:
+        parser.error("--copy-ban must be 2 or more: a ban of 1 token would ban every token a parent uses")
+    if args.copy_penalty <= 0:
+        parser.error("--copy-penalty must be positive")
     if args.revise_repeats and args.repair_attempts < 1:
         parser.error("--revise-repeats needs --repair-attempts of 1 or more: revisions are asked in the repair rounds")
     if args.archive is not None and args.parents_from is not None:
@@ -467,13 +489,17 @@ def main(argv: list[str] | None = None) -> dict:
         arms = [bench.run("paper+stack", paper.temperature, paper_chats, "paper", repair=False, start=start)] if tag else []
         settings = {
             "paper+repair": (paper.temperature, paper_chats, "paper", True),
+            "paper+ban": (paper.temperature, paper_chats, "paper", False),
             "evolve": (evolve_t, evolve_chats, "evolve", False),
             "evolve+repair": (evolve_t, evolve_chats, "evolve", True),
             "evolve-cycle": (evolve_t, cycle_chats, "evolve", False),
+            "evolve+ban": (evolve_t, evolve_chats, "evolve", False),
+            "evolve+ban+repair": (evolve_t, evolve_chats, "evolve", True),
         }
         for name in (arm for arm in ARMS if arm in args.arms):
             temperature, chats, proposal, repair = settings[name]
-            arms.append(bench.run(name + tag, temperature, chats, proposal, repair=repair, start=start))
+            ban = {"copy_ban": args.copy_ban, "copy_penalty": args.copy_penalty} if "+ban" in name else {}
+            arms.append(bench.run(name + tag, temperature, chats, proposal, repair=repair, start=start, **ban))
     grid_rows = [a.summary(bench.counted_trivial) for a in grid]
     rows = [paper.summary(bench.counted_trivial)] + [
         a.summary(bench.counted_trivial, shown if a.name.startswith("evolve") else frozenset()) for a in arms
@@ -491,13 +517,14 @@ def main(argv: list[str] | None = None) -> dict:
             for p in parents
         ],
         "arms": rows,
-        # Issue 19's bars are evolve+repair's against the best paper setting; without that arm there are none.
-        "acceptance": next((acceptance(rows[0], r) for r in rows if r["arm"].startswith("evolve+repair")), None),
+        # Issue 19's bars, for each evolve arm with repair against the best paper setting; none without such an arm.
+        "acceptance": {r["arm"]: acceptance(rows[0], r) for r in rows if r["arm"].startswith("evolve") and "+repair" in r["arm"]},
     }
     print(f"CPU {results['cpu']}; temperature grid (paper):\n" + table(grid_rows))
     print(f"\nbest paper temperature {paper.temperature:g}, evolve at {evolve_t:g}, {args.samples} samples per arm:\n"
           + table(rows))
-    print("acceptance (evolve+repair vs best paper):", json.dumps(results["acceptance"]))
+    for name, bars in results["acceptance"].items():
+        print(f"acceptance ({name} vs best paper):", json.dumps(bars))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"written to {args.out}")

@@ -38,11 +38,12 @@ def load_bench():
 
 def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, data_dir, monkeypatch, capsys):
     bench = load_bench()
-    real, prompts = bench.generate, []
+    real, prompts, bans = bench.generate, [], []
 
     def canned(backend, chats, config, **kw):
         out = real(backend, chats, config, **kw)
         prompts.extend(chats)
+        bans.extend([(config.copy_ban, config.copy_penalty)] * len(chats))
         texts = []
         for i, chat in enumerate(chats):
             user = chat[-1]["content"]
@@ -82,11 +83,13 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     # Each batch of 2: GOOD and a policy failure, whose repair runs: 2 fresh + 1 repair, then 1 fresh.
     assert (repaired["repairs"], repaired["repairs_executable"], repaired["executable"]) == (1, 1, 3)
     assert repaired["distinct_fingerprints"] == 2 and repaired["tokens_per_executable"] > 0
-    assert set(results["acceptance"]) == {"executable_rate_at_least_0.8", "distinct_per_100_at_least_2x",
+    assert list(results["acceptance"]) == ["evolve+repair"]
+    assert set(results["acceptance"]["evolve+repair"]) == {"executable_rate_at_least_0.8", "distinct_per_100_at_least_2x",
                                           "fewer_trivial", "seconds_per_executable_at_most_1.5x",
                                           "new_per_100_at_least_2x", "executable_against_paper"}
-    assert results["acceptance"]["executable_against_paper"].endswith("no difference (within noise)")  # 3/4 against 2/4
-    assert results["acceptance"]["fewer_trivial"] is True
+    bars = results["acceptance"]["evolve+repair"]
+    assert bars["executable_against_paper"].endswith("no difference (within noise)")  # 3/4 against 2/4
+    assert bars["fewer_trivial"] is True and set(bans) == {(0, float("inf"))}, "an arm without +ban banned copies"
     assert any("failed in the sandbox" in chat[-1]["content"] and "import os" in chat[-1]["content"] for chat in prompts)
     # Every candidate was kept as its arm finished, reply and status with it.
     kept = [json.loads(line) for line in out.with_suffix(".candidates.jsonl").read_text().splitlines()]
@@ -101,11 +104,17 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     # A shorter bench for a slow generator: reused parents, one grid point, only the arm the bars are about.
     short = tmp_path / "short.json"
     argv = ["--seed", str(tiny_model_dir), "--parents-from", str(out), "--samples", "2", "--batch-size", "2",
-            "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "evolve-cycle", "--out", str(short)]
+            "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "evolve-cycle", "evolve+ban+repair",
+            "--copy-ban", "12", "--copy-penalty", "3", "--out", str(short)]
     asked = len(prompts)
-    assert [r["arm"] for r in bench.main(argv)["arms"]] == ["paper T=0.7", "evolve+repair", "evolve-cycle"]
+    short_run = bench.main(argv)
+    assert [r["arm"] for r in short_run["arms"]] == ["paper T=0.7", "evolve+repair", "evolve-cycle", "evolve+ban+repair"]
+    assert list(short_run["acceptance"]) == ["evolve+repair", "evolve+ban+repair"]
+    # Only the +ban arm decodes with the ban on copying what its prompt shows (the arms run in --arms' order).
+    assert bans[asked:][-2:] == [(12, 3.0)] * 2 and set(bans[asked:][:-2]) == {(0, float("inf"))}
     # evolve-cycle asks the directions in turn.
-    cycle = [chat for chat in prompts[asked:] if "Algorithm 1 (accuracy" in chat[-1]["content"]][-2:]
+    unbanned = [chat for chat, ban in zip(prompts[asked:], bans[asked:]) if ban[0] == 0]
+    cycle = [chat for chat in unbanned if "Algorithm 1 (accuracy" in chat[-1]["content"]][-2:]
     assert [directions.direction_of(json.dumps(chat)) for chat in cycle] == [0, 1]
     # Parents from a run's archive, fingerprinted again as the bench screens (the run's own fingerprints differ).
     from selfdev.archive import Archive
@@ -127,7 +136,7 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     argv = ["--seed", str(tiny_model_dir), "--samples", "2", "--batch-size", "2", "--grid", "0.7",
             "--max-new-tokens", "16", "--arms", "--sampling-seed", "1", "--out", str(short)]
     alone = bench.main(argv)
-    assert [r["arm"] for r in alone["arms"]] == ["paper T=0.7"] and alone["acceptance"] is None
+    assert [r["arm"] for r in alone["arms"]] == ["paper T=0.7"] and alone["acceptance"] == {}
     assert alone["sampling_seed"] == 1 and alone["parents"] == []
     # With --revise-repeats a repair round also asks again for a reply that ran but repeats a known function.
     argv = ["--seed", str(tiny_model_dir), "--samples", "6", "--batch", "2", "--batch-size", "2", "--grid", "0.7",

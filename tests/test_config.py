@@ -82,6 +82,8 @@ def write(tmp_path: Path, text: str) -> Path:
         ("sandbox: {probe_k: 0}", r"sandbox: SandboxLimits\.probe_k must be > 0"),
         ("backend: {name: tpu}", r"backend\.name: Input should be 'auto', 'transformers' or 'vllm'"),
         ("generator: {revise_repeats: true}", r"generator: .*revise_repeats needs repair_attempts of 1 or more"),
+        ("generator: {copy_ban: 1}", r"generator: .*copy_ban 1 would ban every token"),
+        ("generator: {copy_ban: 16, copy_penalty: 0}", r"generator\.copy_penalty: Input should be greater than 0"),
     ],
 )
 def test_a_mistake_is_one_line_at_load(tmp_path, text, message):
@@ -95,6 +97,14 @@ def test_sandbox_limits_are_typed_and_round_trip(tmp_path):
     assert config.sandbox == SandboxLimits(spare_worker=False, probe_shapes=((4, 5),))
     config.dump(tmp_path / "resolved.yaml")
     assert DiscoveryConfig.load(tmp_path / "resolved.yaml") == config
+
+
+def test_a_copy_ban_round_trips_with_an_infinite_or_a_finite_penalty(tmp_path):
+    for text, penalty in [("generator: {copy_ban: 16}", float("inf")), ("generator: {copy_ban: 16, copy_penalty: 3}", 3.0)]:
+        config = DiscoveryConfig.load(write(tmp_path, text))
+        assert (config.generator.copy_ban, config.generator.copy_penalty) == (16, penalty)
+        config.dump(tmp_path / "resolved.yaml")
+        assert DiscoveryConfig.load(tmp_path / "resolved.yaml") == config
 
 
 def test_configs_in_the_repository_load():

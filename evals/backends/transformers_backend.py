@@ -26,6 +26,10 @@ from evals.backends.split_precision import SplitLinear, split_linears
 # Stop strings are searched in the decoded tail only; a stop string is never longer than this many tokens.
 STOP_TAIL_TOKENS = 24
 
+# A constraint on one prompt's reply: given the tokens generated so far, edits the next token's logits in place (e.g.
+# selfdev.generator.copying's ban on copying the code the prompt shows).
+RowLogits = Callable[[list[int], torch.Tensor], None]
+
 
 @dataclass(frozen=True)
 class TransformersBackendConfig:
@@ -160,9 +164,13 @@ class TransformersBackend:
         params: SamplingParams,
         *,
         progress: Callable[[int], None] | None = None,
+        constraints: Sequence[RowLogits | None] | None = None,
     ) -> list[Completion]:
+        """`constraints[i]`: what prompt i's reply may not do (None: nothing), applied before every sampled token."""
         if not prompts:
             return []
+        if constraints is not None and len(constraints) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts need {len(prompts)} constraints, not {len(constraints)}")
         encoded = [self.encode(p) for p in prompts]
         generator = torch.Generator().manual_seed(params.seed)
         results: list[Completion | None] = [None] * len(encoded)
@@ -175,7 +183,9 @@ class TransformersBackend:
             for start in range(0, len(order), bs):
                 rows = order[start : start + bs]
                 suffixes = [encoded[i][shared:] for i in rows]
-                for i, completion in zip(rows, self._decode_batch(prefix_cache, shared, suffixes, params, generator, progress)):
+                rules = [constraints[i] for i in rows] if constraints is not None else [None] * len(rows)
+                decoded = self._decode_batch(prefix_cache, shared, suffixes, params, generator, progress, rules)
+                for i, completion in zip(rows, decoded):
                     results[i] = completion
         return results  # type: ignore[return-value]
 
@@ -207,6 +217,7 @@ class TransformersBackend:
         params: SamplingParams,
         generator: torch.Generator,
         progress: Callable[[int], None] | None,
+        constraints: list[RowLogits | None],
     ) -> list[Completion]:
         b, width = len(suffixes), max(len(s) for s in suffixes)
         ids = torch.full((b, width), self.pad_id, dtype=torch.long)
@@ -228,6 +239,9 @@ class TransformersBackend:
         done: list[Completion | None] = [None] * b
         eos = set(self.eos_ids)
         for step in range(params.max_new_tokens):
+            for j, row in enumerate(live):
+                if constraints[row] is not None:
+                    constraints[row](generated[row], logits[j])
             tokens = sample_next_tokens(logits, params.temperature, params.top_p, generator)
             keep = []
             for j, row in enumerate(live):

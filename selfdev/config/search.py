@@ -49,6 +49,15 @@ class GeneratorConfig(BaseModel):
         False, description="in the repair rounds (repair_attempts >= 1), also ask again for a candidate that ran but "
         "repeats a function the run had seen (a parent shown, above all), saying it adds nothing",
     )
+    copy_ban: int = Field(
+        0, ge=0, description="no reply repeats this many tokens in a row of an algorithm its prompt shows (evolve's "
+        "parents, the paper prompt's example), except the signature and the rules' idioms "
+        "(selfdev.generator.copying); 0: off",
+    )
+    copy_penalty: float = Field(
+        float("inf"), gt=0, description="copy_ban: what a token that would continue such a run loses from its logit "
+        "(inf: it is never sampled; a finite one lets the reply keep copying where nothing else is likely)",
+    )
     reply_start: str = Field(
         "", description="the first lines of every reply, written for the generator, which continues from them "
         "(e.g. selfdev.generator.prompt.STACK_START); the reply keeps them, the prompt stays the request",
@@ -57,6 +66,12 @@ class GeneratorConfig(BaseModel):
         False, description="control arm: every iteration after DPO also samples as many replies from the generator "
         "without DPO, at the same temperature and prompt, so the effect of DPO is separable from the temperature's",
     )
+
+    @model_validator(mode="after")
+    def _copy_ban_length(self) -> "GeneratorConfig":
+        if self.copy_ban == 1:
+            raise ValueError("generator.copy_ban 1 would ban every token a shown algorithm uses: use 0 (off) or 2 and more")
+        return self
 
     @model_validator(mode="after")
     def _revisions_need_rounds(self) -> "GeneratorConfig":

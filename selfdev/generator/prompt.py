@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from selfdev.generator.allowed import allowed_api
 
-ONE_SHOT = '''\
+# What every reply writes first (selfdev.generator.copying never bans it).
+SIGNATURE = '''\
 import torch
 
 def merge(task_vectors: list[torch.Tensor]) -> torch.Tensor:
+'''
+
+ONE_SHOT = SIGNATURE + '''\
     """Task arithmetic: scale the sum of the task vectors."""
     scale = 0.4
     merged = torch.zeros_like(task_vectors[0])

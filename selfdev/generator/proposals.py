@@ -171,6 +171,11 @@ def _with_note(chat: list[dict[str, str]], note: str) -> list[dict[str, str]]:
     return [*head, {**last, "content": last["content"] + note}]
 
 
+def shown_code(request: str) -> list[str]:
+    """The code blocks a request shows (the paper prompt's example, evolve's parents), in order."""
+    return [match.group(3) for match in _SHOWN.finditer(request)]
+
+
 def repeated_name(request: str, original_code: str | None) -> str:
     """How a revision prompt names the function a reply repeated: the algorithm (or example) the request showed
     with that code, else "an algorithm already tried"."""

@@ -18,6 +18,7 @@ from evals.backends.base import Completion, SamplingParams
 from evals.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
 from selfdev.config import GeneratorConfig
 from selfdev.dpo import load_generator
+from selfdev.generator.copying import copy_bans
 from selfdev.generator.reply import CODE_END
 from selfdev.stages import Sample
 
@@ -55,10 +56,15 @@ def generate(
     params = SamplingParams(
         max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p, seed=seed, stop=(CODE_END,)
     )
+    bans = None
+    if config.copy_ban:
+        encode = lambda text: backend.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
+        bans = copy_bans(prompts, config.copy_ban, encode, config.copy_penalty)
     start = config.reply_start
     if start:
         prompts = [[*chat, {"role": "assistant", "content": start}] for chat in prompts]
-    return [(reply_of(start, c), c.num_tokens) for c in backend.generate(prompts, params, progress=progress)]
+    completions = backend.generate(prompts, params, progress=progress, constraints=bans)
+    return [(reply_of(start, c), c.num_tokens) for c in completions]
 
 
 def reply_of(start: str, completion: Completion) -> str:
