@@ -104,6 +104,8 @@ class Arm:
         return {
             "arm": self.name,
             "temperature": self.temperature,
+            # [tokens in a row, penalty] of the ban on copying what the prompt shows (GeneratorConfig.copy_ban)
+            "copy_ban": [self.copy_ban, self.copy_penalty] if self.copy_ban else None,
             "samples": n,
             "executable": len(ran),
             "executable_rate": rate.value,
@@ -433,7 +435,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     if args.copy_ban < 2:
         parser.error("--copy-ban must be 2 or more: a ban of 1 token would ban every token a parent uses")
-    if args.copy_penalty <= 0:
+    if not args.copy_penalty > 0:  # also nan
         parser.error("--copy-penalty must be positive")
     if args.revise_repeats and args.repair_attempts < 1:
         parser.error("--revise-repeats needs --repair-attempts of 1 or more: revisions are asked in the repair rounds")

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evals.backends.base import SamplingParams
-from evals.backends.transformers_backend import TransformersBackend
+from evals.backends.transformers_backend import TransformersBackend, TransformersBackendConfig
 from selfdev.config import GeneratorConfig
 from selfdev.generator.copying import CopyBan, banned_ngrams, copy_bans, ngrams
 from selfdev.generator.prompt import SIGNATURE, generator_messages, messages
@@ -27,6 +27,14 @@ def test_runs_of_a_shown_algorithm_are_banned_but_not_the_signature_or_the_rules
     into_body = chars((SIGNATURE + body)[len(SIGNATURE) - 3 : len(SIGNATURE) + 3])
     assert tuple(into_body) not in banned, "a run from the signature into the body bans the first indent"
     assert not banned & ngrams(chars("stacked = torch.stack(task_vectors)"), 6), "an idiom the rules teach is banned"
+
+
+def test_the_header_of_any_spelling_is_exempt_and_the_body_is_banned():
+    header = "import math\nimport torch\n\n\ndef merge(task_vectors: List[torch.Tensor]) -> torch.Tensor:\n"
+    body = "    return torch.stack(task_vectors).median(dim=0).values * math.pi\n"
+    table = banned_ngrams([header + body], 6, chars, exempt=set())
+    banned = {head + (tail,) for head, tails in table.items() for tail in tails}
+    assert banned == ngrams(chars(body), 6), "a run through the header is banned, or a run of the body is not"
 
 
 def test_the_ban_forbids_only_the_token_that_completes_a_run():
@@ -73,6 +81,31 @@ def test_the_decoder_never_completes_a_banned_run_and_the_sampler_bans_what_the_
     (ban,), = handed
     assert ban.n == 4 and ban.table == banned_ngrams([free.text + "\n"], 4, encode) and ban.penalty == float("inf")
     assert ban.table, "the shown code had no run to ban"
+
+
+def test_each_prompt_gets_its_own_constraint_across_batches_and_rows_that_leave_early(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    backend = TransformersBackend.from_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), tokenizer, TransformersBackendConfig(batch_size=3)
+    )
+    eos = backend.eos_ids[0]
+
+    def forcing(letter: str, stop_after: int | None = None):
+        token = tokenizer.convert_tokens_to_ids(letter)
+
+        def constraint(generated: list[int], logits: torch.Tensor) -> None:
+            logits.fill_(float("-inf"))
+            logits[eos if stop_after is not None and len(generated) == stop_after else token] = 0.0
+
+        return constraint
+
+    prompts = ["What is 1+2?", "Natalia sold 48 clips in April and half as many in May. How many?", "7*8?", "Weng earns $12."]
+    constraints = [forcing("a", stop_after=2), None, forcing("b"), forcing("c")]
+    out = backend.generate(prompts, SamplingParams(max_new_tokens=8), constraints=constraints)
+    assert (out[0].text, out[0].finish_reason) == ("aa", "stop")  # left its batch after two tokens
+    assert (out[2].text, out[3].text) == ("b" * 8, "c" * 8)
+    with pytest.raises(ValueError, match="4 prompts need 4 constraints"):
+        backend.generate(prompts, SamplingParams(max_new_tokens=8), constraints=constraints[:3])
 
 
 def test_a_finite_penalty_lowers_the_logit_and_an_infinite_one_bans():

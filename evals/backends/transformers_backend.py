@@ -28,7 +28,7 @@ STOP_TAIL_TOKENS = 24
 
 # A constraint on one prompt's reply: given the tokens generated so far, edits the next token's logits in place (e.g.
 # selfdev.generator.copying's ban on copying the code the prompt shows).
-RowLogits = Callable[[list[int], torch.Tensor], None]
+LogitsConstraint = Callable[[list[int], torch.Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class TransformersBackend:
         params: SamplingParams,
         *,
         progress: Callable[[int], None] | None = None,
-        constraints: Sequence[RowLogits | None] | None = None,
+        constraints: Sequence[LogitsConstraint | None] | None = None,
     ) -> list[Completion]:
         """`constraints[i]`: what prompt i's reply may not do (None: nothing), applied before every sampled token."""
         if not prompts:
@@ -183,8 +183,8 @@ class TransformersBackend:
             for start in range(0, len(order), bs):
                 rows = order[start : start + bs]
                 suffixes = [encoded[i][shared:] for i in rows]
-                rules = [constraints[i] for i in rows] if constraints is not None else [None] * len(rows)
-                decoded = self._decode_batch(prefix_cache, shared, suffixes, params, generator, progress, rules)
+                row_constraints = [constraints[i] for i in rows] if constraints is not None else [None] * len(rows)
+                decoded = self._decode_batch(prefix_cache, shared, suffixes, params, generator, progress, row_constraints)
                 for i, completion in zip(rows, decoded):
                     results[i] = completion
         return results  # type: ignore[return-value]
@@ -217,7 +217,7 @@ class TransformersBackend:
         params: SamplingParams,
         generator: torch.Generator,
         progress: Callable[[int], None] | None,
-        constraints: list[RowLogits | None],
+        constraints: list[LogitsConstraint | None],
     ) -> list[Completion]:
         b, width = len(suffixes), max(len(s) for s in suffixes)
         ids = torch.full((b, width), self.pad_id, dtype=torch.long)

@@ -56,7 +56,8 @@ class GeneratorConfig(BaseModel):
     )
     copy_penalty: float = Field(
         float("inf"), gt=0, description="copy_ban: what a token that would continue such a run loses from its logit "
-        "(inf: it is never sampled; a finite one lets the reply keep copying where nothing else is likely)",
+        "before the temperature divides it (inf: it is never sampled; a finite one lets the reply keep copying "
+        "where nothing else is likely)",
     )
     reply_start: str = Field(
         "", description="the first lines of every reply, written for the generator, which continues from them "

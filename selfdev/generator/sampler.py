@@ -63,7 +63,7 @@ def generate(
     start = config.reply_start
     if start:
         prompts = [[*chat, {"role": "assistant", "content": start}] for chat in prompts]
-    completions = backend.generate(prompts, params, progress=progress, constraints=bans)
+    completions = backend.generate(prompts, params, progress=progress, **({"constraints": bans} if bans else {}))
     return [(reply_of(start, c), c.num_tokens) for c in completions]
 
 
