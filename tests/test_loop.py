@@ -196,10 +196,14 @@ def canned_generator(monkeypatch) -> list[list[dict]]:
 def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_expert_dirs, monkeypatch):
     # One parent a prompt: the tiny tokenizer's prompts must leave room for a reply within dpo.max_length.
     generator = {"samples_per_iteration": 4, "max_new_tokens": 16, "batch_size": 8, "mode": "evolve",
-                 "repair_attempts": 2, "control": True, "parents": 1}
+                 "repair_attempts": 2, "control": True, "parents": 1, "copy_ban": 8, "copy_penalty": 3.0}
     config = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, generator=generator, baselines={})
     run = RunDir(tmp_path / "run")
     seen = canned_generator(monkeypatch)
+    import selfdev.generator.sampler
+
+    bans, real_bans = [], selfdev.generator.sampler.copy_bans
+    monkeypatch.setattr(selfdev.generator.sampler, "copy_bans", lambda *a: bans.append(real_bans(*a)) or bans[-1])
     histories, real_choose = [], directions.choose
 
     def choose(history, n, seed):
@@ -212,6 +216,8 @@ def test_evolve_with_repairs_and_a_control_arm(tmp_path, tiny_model_dir, tiny_ex
     # samples of iteration 0, of which GOOD paid (the failures and the control arm's replies do not).
     assert [sum(r.asked for r in h) for h in histories] == [0, 4]
     assert sum(r.paid for r in histories[1]) == 1
+    # Every sampling call (fresh samples and repairs, both arms) decoded with a ban on the parents its prompts show.
+    assert len(bans) >= 4 and all(b is not None and b.table and (b.n, b.penalty) == (8, 3.0) for call in bans for b in call)
 
     with Archive(run.archive) as archive:
         it0 = {c.sample_index: c for c in archive.candidates(0)}
