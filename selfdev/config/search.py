@@ -51,8 +51,8 @@ class GeneratorConfig(BaseModel):
     )
     copy_ban: int = Field(
         0, ge=0, description="no reply repeats this many tokens in a row of an algorithm its prompt shows (evolve's "
-        "parents, the paper prompt's example), except the signature and the rules' idioms "
-        "(selfdev.generator.copying); 0: off",
+        "parents, the paper prompt's example), except each one's header (imports, the def merge line) and runs the "
+        "rules show (selfdev.generator.copying); 0: off",
     )
     copy_penalty: float = Field(
         float("inf"), gt=0, description="copy_ban: what a token that would continue such a run loses from its logit "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from selfdev.generator.allowed import allowed_api
 
-# What every reply writes first (selfdev.generator.copying never bans it).
+# The example's header: imports and the signature every reply writes (selfdev.generator.copying exempts headers).
 SIGNATURE = '''\
 import torch
 
