@@ -43,7 +43,7 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     def canned(backend, chats, config, **kw):
         out = real(backend, chats, config, **kw)
         prompts.extend(chats)
-        bans.extend([(config.copy_ban, config.copy_penalty)] * len(chats))
+        bans.extend([(config.copy_ban, config.copy_penalty, config.copy_ban_tail)] * len(chats))
         texts = []
         for i, chat in enumerate(chats):
             user = chat[-1]["content"]
@@ -89,7 +89,7 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
                                           "new_per_100_at_least_2x", "executable_against_paper"}
     bars = results["acceptance"]["evolve+repair"]
     assert bars["executable_against_paper"].endswith("no difference (within noise)")  # 3/4 against 2/4
-    assert bars["fewer_trivial"] is True and set(bans) == {(0, float("inf"))}, "an arm without +ban banned copies"
+    assert bars["fewer_trivial"] is True and set(bans) == {(0, float("inf"), 0)}, "an arm without +ban banned copies"
     assert any("failed in the sandbox" in chat[-1]["content"] and "import os" in chat[-1]["content"] for chat in prompts)
     # Every candidate was kept as its arm finished, reply and status with it.
     kept = [json.loads(line) for line in out.with_suffix(".candidates.jsonl").read_text().splitlines()]
@@ -105,13 +105,13 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     short = tmp_path / "short.json"
     argv = ["--seed", str(tiny_model_dir), "--parents-from", str(out), "--samples", "2", "--batch-size", "2",
             "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "evolve-cycle", "evolve+ban+repair",
-            "--copy-ban", "12", "--copy-penalty", "3", "--out", str(short)]
+            "--copy-ban", "12", "--copy-penalty", "3", "--copy-tail", "1", "--out", str(short)]
     asked = len(prompts)
     short_run = bench.main(argv)
     assert [r["arm"] for r in short_run["arms"]] == ["paper T=0.7", "evolve+repair", "evolve-cycle", "evolve+ban+repair"]
     assert list(short_run["acceptance"]) == ["evolve+repair", "evolve+ban+repair"]
     # Only the +ban arm decodes with the ban on copying what its prompt shows (the arms run in --arms' order).
-    assert bans[asked:][-2:] == [(12, 3.0)] * 2 and set(bans[asked:][:-2]) == {(0, float("inf"))}
+    assert bans[asked:][-2:] == [(12, 3.0, 1)] * 2 and set(bans[asked:][:-2]) == {(0, float("inf"), 0)}
     # evolve-cycle asks the directions in turn.
     unbanned = [chat for chat, ban in zip(prompts[asked:], bans[asked:]) if ban[0] == 0]
     cycle = [chat for chat in unbanned if "Algorithm 1 (accuracy" in chat[-1]["content"]][-2:]

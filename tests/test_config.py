@@ -84,6 +84,9 @@ def write(tmp_path: Path, text: str) -> Path:
         ("generator: {revise_repeats: true}", r"generator: .*revise_repeats needs repair_attempts of 1 or more"),
         ("generator: {copy_ban: 1}", r"generator: .*copy_ban 1 would ban every token"),
         ("generator: {copy_ban: 16, copy_penalty: 0}", r"generator\.copy_penalty: Input should be greater than 0"),
+        ("generator: {copy_ban_tail: 1}", r"generator: .*copy_ban_tail needs copy_ban"),
+        ("generator: {temperature: 0.4}", r"generator: .*temperature 0.4 is below min_temperature 0.5"),
+        ("generator: {copy_ban: 16, copy_ban_tail: -1}", r"generator\.copy_ban_tail: Input should be greater than or equal to 0"),
     ],
 )
 def test_a_mistake_is_one_line_at_load(tmp_path, text, message):
@@ -100,9 +103,11 @@ def test_sandbox_limits_are_typed_and_round_trip(tmp_path):
 
 
 def test_a_copy_ban_round_trips_with_an_infinite_or_a_finite_penalty(tmp_path):
-    for text, penalty in [("generator: {copy_ban: 16}", float("inf")), ("generator: {copy_ban: 16, copy_penalty: 3}", 3.0)]:
+    for text, penalty, tail in [
+        ("generator: {copy_ban: 16}", float("inf"), 0), ("generator: {copy_ban: 16, copy_penalty: 3, copy_ban_tail: 1}", 3.0, 1)
+    ]:
         config = DiscoveryConfig.load(write(tmp_path, text))
-        assert (config.generator.copy_ban, config.generator.copy_penalty) == (16, penalty)
+        assert (config.generator.copy_ban, config.generator.copy_penalty, config.generator.copy_ban_tail) == (16, penalty, tail)
         config.dump(tmp_path / "resolved.yaml")
         assert DiscoveryConfig.load(tmp_path / "resolved.yaml") == config
 

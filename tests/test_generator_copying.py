@@ -37,6 +37,19 @@ def test_the_header_of_any_spelling_is_exempt_and_the_body_is_banned():
     assert banned == ngrams(chars(body), 6), "a run through the header is banned, or a run of the body is not"
 
 
+def test_a_tail_ban_bans_only_the_runs_that_end_in_the_last_lines():
+    body = "    stacked = torch.stack(task_vectors)\n    w = stacked.norm(dim=1)\n\n    return (w[:, None] * stacked).sum(0)\n"
+    last = "    return (w[:, None] * stacked).sum(0)\n"
+    table = banned_ngrams([SIGNATURE + body], 6, chars, exempt=set(), tail=1)
+    banned = {head + (tail,) for head, tails in table.items() for tail in tails}
+    start = len(body) - len(last)  # the runs that end in the last line (not blank), and only those
+    assert banned == {tuple(chars(body[end - 6 : end])) for end in range(start + 1, len(body) + 1)}
+    two = banned_ngrams([SIGNATURE + body], 6, chars, exempt=set(), tail=2)  # the blank line does not count
+    assert len(two) > len(table) and tuple(chars("norm(d")[:-1]) in two
+    # A code no longer than its tail is banned whole; the header stays exempt.
+    assert banned_ngrams([SIGNATURE + last], 6, chars, exempt=set(), tail=3) == banned_ngrams([SIGNATURE + last], 6, chars, exempt=set())
+
+
 def test_the_ban_forbids_only_the_token_that_completes_a_run():
     ban = CopyBan({(1, 2): frozenset({3, 4})}, 3)
     logits = torch.zeros(6)

@@ -59,6 +59,10 @@ class GeneratorConfig(BaseModel):
         "before the temperature divides it (inf: it is never sampled; a finite one lets the reply keep copying "
         "where nothing else is likely)",
     )
+    copy_ban_tail: int = Field(
+        0, ge=0, description="copy_ban: ban only the runs that end in the last this-many lines (not blank) of an "
+        "algorithm shown, so a reply may keep a parent's setup, which runs, but not end as it does; 0: runs anywhere",
+    )
     reply_start: str = Field(
         "", description="the first lines of every reply, written for the generator, which continues from them "
         "(e.g. selfdev.generator.prompt.STACK_START); the reply keeps them, the prompt stays the request",
@@ -72,6 +76,18 @@ class GeneratorConfig(BaseModel):
     def _copy_ban_length(self) -> "GeneratorConfig":
         if self.copy_ban == 1:
             raise ValueError("generator.copy_ban 1 would ban every token a shown algorithm uses: use 0 (off) or 2 and more")
+        if self.copy_ban_tail and not self.copy_ban:
+            raise ValueError("generator.copy_ban_tail needs copy_ban (the run length, 2 or more): it says where runs are banned")
+        return self
+
+    @model_validator(mode="after")
+    def _temperature_not_below_its_floor(self) -> "GeneratorConfig":
+        # temperature_at would silently sample iteration 0 at min_temperature instead.
+        if self.temperature < self.min_temperature:
+            raise ValueError(
+                f"generator.temperature {self.temperature:g} is below min_temperature {self.min_temperature:g}, where the "
+                "decay stops: set min_temperature too"
+            )
         return self
 
     @model_validator(mode="after")

@@ -59,7 +59,7 @@ def generate(
     bans = None
     if config.copy_ban:
         encode = lambda text: backend.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
-        bans = copy_bans(prompts, config.copy_ban, encode, config.copy_penalty)
+        bans = copy_bans(prompts, config.copy_ban, encode, config.copy_penalty, config.copy_ban_tail)
     start = config.reply_start
     if start:
         prompts = [[*chat, {"role": "assistant", "content": start}] for chat in prompts]
