@@ -22,7 +22,7 @@
    `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START). The `+ban` arms
    decode with a ban on copying the code their prompt shows (--copy-ban tokens in a row; a finite --copy-penalty
    lowers such tokens' logits instead; --copy-tail K bans only the runs that end in a shown algorithm's last K
-   lines; selfdev.generator.copying).
+   lines that are not blank; selfdev.generator.copying).
 
 Parents: from a finished run's archive (--archive), or the best --parent-pool an earlier bench scored
 (--parents-from), else the bench scores its own pool (the known algorithms an evolve run starts from,

@@ -45,7 +45,11 @@ def test_a_tail_ban_bans_only_the_runs_that_end_in_the_last_lines():
     start = len(body) - len(last)  # the runs that end in the last line (not blank), and only those
     assert banned == {tuple(chars(body[end - 6 : end])) for end in range(start + 1, len(body) + 1)}
     two = banned_ngrams([SIGNATURE + body], 6, chars, exempt=set(), tail=2)  # the blank line does not count
-    assert len(two) > len(table) and tuple(chars("norm(d")[:-1]) in two
+    assert len(two) > len(table) and tuple(chars("norm(d")[:-1]) in two and tuple(chars("torch")[:-1]) not in two
+    # Only the end of the code: a helper defined before the header is never banned.
+    helper = "def helper(x):\n    return x.abs().sqrt() * 2.0\n\n\n"
+    with_helper = banned_ngrams([helper + SIGNATURE + body], 6, chars, exempt=set(), tail=1)
+    assert with_helper == table
     # A code no longer than its tail is banned whole; the header stays exempt.
     assert banned_ngrams([SIGNATURE + last], 6, chars, exempt=set(), tail=3) == banned_ngrams([SIGNATURE + last], 6, chars, exempt=set())
 
@@ -94,6 +98,12 @@ def test_the_decoder_never_completes_a_banned_run_and_the_sampler_bans_what_the_
     (ban,), = handed
     assert ban.n == 4 and ban.table == banned_ngrams([free.text + "\n"], 4, encode) and ban.penalty == float("inf")
     assert ban.table, "the shown code had no run to ban"
+    # With copy_ban_tail, the ban the sampler hands over covers only the runs that end in the last line.
+    code = f"{free.text}\nx = 1\n"
+    tail = config.model_copy(update={"copy_ban": 4, "copy_ban_tail": 1})
+    generate(backend, [messages(f"Write merge.\n```python\n{code}```")], tail, temperature=0.0, seed=0)
+    (ends,), whole = handed[-1], banned_ngrams([code], 4, encode)
+    assert ends.table == banned_ngrams([code], 4, encode, tail=1) and len(ends.table) < len(whole)
 
 
 def test_each_prompt_gets_its_own_constraint_across_batches_and_rows_that_leave_early(tiny_model_dir):
