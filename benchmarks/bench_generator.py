@@ -5,7 +5,7 @@
         [--shared-parents 1]
         [--evolve-temperature T]
         [--stack-start] [--arms [paper+repair] [paper+ban] [evolve] [evolve+repair] [evolve-cycle] [evolve+ban]
-         [evolve+ban+repair]] [--copy-ban 16] [--copy-penalty inf] [--copy-tail 0] [--sampling-seed 0]
+         [evolve+ban+repair]] [--copy-ban 16] [--copy-penalty inf] [--copy-ban-tail 0] [--sampling-seed 0]
         [--archive RUN/archive.sqlite | --parents-from BENCH.json
          | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
@@ -21,7 +21,7 @@
    --samples replies, so the arms cost the same number of samples). With --stack-start these arms (and an extra
    `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START). The `+ban` arms
    decode with a ban on copying the code their prompt shows (--copy-ban tokens in a row; a finite --copy-penalty
-   lowers such tokens' logits instead; --copy-tail K bans only the runs that end in a shown algorithm's last K
+   lowers such tokens' logits instead; --copy-ban-tail K bans only the runs that end in a shown algorithm's last K
    lines that are not blank; selfdev.generator.copying).
 
 Parents: from a finished run's archive (--archive), or the best --parent-pool an earlier bench scored
@@ -84,7 +84,7 @@ class Arm:
     reply_start: str = ""  # the first lines of every reply, written for the generator (GeneratorConfig.reply_start)
     copy_ban: int = 0  # no reply repeats this many tokens in a row of the code its prompt shows (GeneratorConfig.copy_ban)
     copy_penalty: float = float("inf")  # what a token continuing such a run loses from its logit (GeneratorConfig.copy_penalty)
-    copy_tail: int = 0  # only runs ending in a shown algorithm's last this-many lines are banned (GeneratorConfig.copy_ban_tail)
+    copy_ban_tail: int = 0  # only runs ending in a shown algorithm's last this-many lines are banned (GeneratorConfig.copy_ban_tail)
     known: dict[str, str] = field(default_factory=dict)  # fingerprint -> code of the functions its prompts show
     candidates: list[CandidateRecord] = field(default_factory=list)
     tokens: int = 0
@@ -108,7 +108,7 @@ class Arm:
             "temperature": self.temperature,
             # [tokens in a row, penalty, tail lines (0: all)] of the ban on copying what the prompt shows
             # (GeneratorConfig.copy_ban, copy_penalty, copy_ban_tail)
-            "copy_ban": [self.copy_ban, self.copy_penalty, self.copy_tail] if self.copy_ban else None,
+            "copy_ban": [self.copy_ban, self.copy_penalty, self.copy_ban_tail] if self.copy_ban else None,
             "samples": n,
             "executable": len(ran),
             "executable_rate": rate.value,
@@ -158,10 +158,7 @@ class Bench:
         kind, or each one's."""
         kinds = [proposal] * len(chats) if isinstance(proposal, str) else proposal
         start = time.perf_counter()
-        update = {
-            "reply_start": arm.reply_start, "copy_ban": arm.copy_ban, "copy_penalty": arm.copy_penalty,
-            "copy_ban_tail": arm.copy_tail,
-        }
+        update = {key: getattr(arm, key) for key in ("reply_start", "copy_ban", "copy_penalty", "copy_ban_tail")}
         config = self.config.model_copy(update=update)
         replies = generate(self.backend, chats, config, temperature=arm.temperature, seed=seed)
         new = []
@@ -177,7 +174,7 @@ class Bench:
 
     def run(
         self, name: str, temperature: float, prompts: Prompts, proposal: str, repair: bool, start: str = "",
-        copy_ban: int = 0, copy_penalty: float = float("inf"), copy_tail: int = 0,
+        copy_ban: int = 0, copy_penalty: float = float("inf"), copy_ban_tail: int = 0,
     ) -> Arm:
         """--samples replies: fresh ones asked by `prompts` a batch at a time, and with `repair` up to
         --repair-attempts rounds of repairs of each batch's failures (with --revise-repeats, and revisions of its
@@ -185,7 +182,7 @@ class Bench:
         # What a reply may repeat besides the arm's earlier ones: in the loop, the references (the example, and in
         # evolve mode the known algorithms among the parents) are scored before any sample.
         known = {**self.example, **(self.parents if proposal == "evolve" else {})}
-        arm, budget = Arm(name, temperature, start, copy_ban, copy_penalty, copy_tail, known), self.args.samples
+        arm, budget = Arm(name, temperature, start, copy_ban, copy_penalty, copy_ban_tail, known), self.args.samples
         batch_seed = self.args.sampling_seed  # the same seeds in every arm: fresh batch b draws with seed + 1000 * b
         while len(arm.candidates) < budget:
             batch = min(self.args.batch, budget - len(arm.candidates))
@@ -419,7 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
         "inf: banned)",
     )
     parser.add_argument(
-        "--copy-tail", type=int, default=0,
+        "--copy-ban-tail", type=int, default=0,
         help="the +ban arms: ban only the runs that end in the last this-many lines of an algorithm shown "
         "(generator.copy_ban_tail; 0: runs anywhere)",
     )
@@ -448,8 +445,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--copy-ban must be 2 or more: a ban of 1 token would ban every token a parent uses")
     if not args.copy_penalty > 0:  # also nan
         parser.error("--copy-penalty must be positive")
-    if args.copy_tail < 0:
-        parser.error("--copy-tail must be 0 (runs anywhere) or more lines")
+    if args.copy_ban_tail < 0:
+        parser.error("--copy-ban-tail must be 0 (runs anywhere) or more lines")
     if args.revise_repeats and args.repair_attempts < 1:
         parser.error("--revise-repeats needs --repair-attempts of 1 or more: revisions are asked in the repair rounds")
     if args.archive is not None and args.parents_from is not None:
@@ -513,7 +510,7 @@ def main(argv: list[str] | None = None) -> dict:
         }
         for name in (arm for arm in ARMS if arm in args.arms):
             temperature, chats, proposal, repair = settings[name]
-            ban = {"copy_ban": args.copy_ban, "copy_penalty": args.copy_penalty, "copy_tail": args.copy_tail}
+            ban = {"copy_ban": args.copy_ban, "copy_penalty": args.copy_penalty, "copy_ban_tail": args.copy_ban_tail}
             ban = ban if "+ban" in name else {}
             arms.append(bench.run(name + tag, temperature, chats, proposal, repair=repair, start=start, **ban))
     grid_rows = [a.summary(bench.counted_trivial) for a in grid]

@@ -105,7 +105,7 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     short = tmp_path / "short.json"
     argv = ["--seed", str(tiny_model_dir), "--parents-from", str(out), "--samples", "2", "--batch-size", "2",
             "--grid", "0.7", "--max-new-tokens", "16", "--arms", "evolve+repair", "evolve-cycle", "evolve+ban+repair",
-            "--copy-ban", "12", "--copy-penalty", "3", "--copy-tail", "1", "--out", str(short)]
+            "--copy-ban", "12", "--copy-penalty", "3", "--copy-ban-tail", "1", "--out", str(short)]
     asked = len(prompts)
     short_run = bench.main(argv)
     assert [r["arm"] for r in short_run["arms"]] == ["paper T=0.7", "evolve+repair", "evolve-cycle", "evolve+ban+repair"]
