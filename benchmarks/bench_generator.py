@@ -4,8 +4,9 @@
         [--max-new-tokens 320] [--repair-attempts 2] [--revise-repeats] [--parents 3] [--parent-pool 6]
         [--shared-parents 1]
         [--evolve-temperature T]
-        [--stack-start] [--arms [paper+repair] [paper+ban] [evolve] [evolve+repair] [evolve-cycle] [evolve+ban]
-         [evolve+ban+repair]] [--copy-ban 16] [--copy-penalty inf] [--copy-ban-tail 0] [--sampling-seed 0]
+        [--stack-start] [--arms [paper+repair] [paper+ban] [paper+plan] [evolve] [evolve+repair] [evolve-cycle]
+         [evolve+ban] [evolve+ban+repair] [evolve+plan] [evolve+plan+repair]] [--copy-ban 16] [--copy-penalty inf]
+        [--copy-ban-tail 0] [--plan-temperature 1.0] [--sampling-seed 0]
         [--archive RUN/archive.sqlite | --parents-from BENCH.json
          | --experts E1 E2 E3 [--task gsm8k] [--parent-problems 10] [--data-dir D]]
         [--out runs/bench/bench_generator.json]
@@ -22,7 +23,9 @@
    `paper+stack`) start every reply with the list stacked (selfdev.generator.prompt.STACK_START). The `+ban` arms
    decode with a ban on copying the code their prompt shows (--copy-ban tokens in a row; a finite --copy-penalty
    lowers such tokens' logits instead; --copy-ban-tail K bans only the runs that end in a shown algorithm's last K
-   lines that are not blank; selfdev.generator.copying).
+   lines that are not blank; selfdev.generator.copying). The `+plan` arms ask for one sentence on what the
+   algorithm does differently before the code, draw it at --plan-temperature and the code after it at the arm's
+   temperature (generator.plan_temperature; PlanSearch: a hot idea, a cool implementation).
 
 Parents: from a finished run's archive (--archive), or the best --parent-pool an earlier bench scored
 (--parents-from), else the bench scores its own pool (the known algorithms an evolve run starts from,
@@ -71,7 +74,12 @@ from selfdev.screen import Screen
 from selfdev.stages import CandidateRecord, Sample, record_of
 
 MERGE_SEED = 0
-ARMS = ("paper+repair", "paper+ban", "evolve", "evolve+repair", "evolve-cycle", "evolve+ban", "evolve+ban+repair")  # in order
+ARMS = (  # in order
+    "paper+repair", "paper+ban", "paper+plan", "evolve", "evolve+repair", "evolve-cycle", "evolve+ban", "evolve+ban+repair",
+    "evolve+plan", "evolve+plan+repair",
+)
+# The GeneratorConfig fields an arm decodes with (Arm's fields of the same names).
+DECODE = ("reply_start", "copy_ban", "copy_penalty", "copy_ban_tail", "plan_temperature")
 NUM_EXPERTS = 3  # the prompt's k (the embedded seed's experts); probes use SandboxLimits.probe_k task vectors
 
 
@@ -85,6 +93,7 @@ class Arm:
     copy_ban: int = 0  # no reply repeats this many tokens in a row of the code its prompt shows (GeneratorConfig.copy_ban)
     copy_penalty: float = float("inf")  # what a token continuing such a run loses from its logit (GeneratorConfig.copy_penalty)
     copy_ban_tail: int = 0  # only runs ending in a shown algorithm's last this-many lines are banned (GeneratorConfig.copy_ban_tail)
+    plan_temperature: float | None = None  # a plan drawn at this temperature before the code (GeneratorConfig.plan_temperature)
     known: dict[str, str] = field(default_factory=dict)  # fingerprint -> code of the functions its prompts show
     candidates: list[CandidateRecord] = field(default_factory=list)
     tokens: int = 0
@@ -109,6 +118,7 @@ class Arm:
             # [tokens in a row, penalty, tail lines (0: all)] of the ban on copying what the prompt shows
             # (GeneratorConfig.copy_ban, copy_penalty, copy_ban_tail)
             "copy_ban": [self.copy_ban, self.copy_penalty, self.copy_ban_tail] if self.copy_ban else None,
+            "plan_temperature": self.plan_temperature,  # None: the code alone, at `temperature`
             "samples": n,
             "executable": len(ran),
             "executable_rate": rate.value,
@@ -158,8 +168,7 @@ class Bench:
         kind, or each one's."""
         kinds = [proposal] * len(chats) if isinstance(proposal, str) else proposal
         start = time.perf_counter()
-        update = {key: getattr(arm, key) for key in ("reply_start", "copy_ban", "copy_penalty", "copy_ban_tail")}
-        config = self.config.model_copy(update=update)
+        config = self.config.model_copy(update={key: getattr(arm, key) for key in DECODE})
         replies = generate(self.backend, chats, config, temperature=arm.temperature, seed=seed)
         new = []
         for i, (chat, (reply, tokens)) in enumerate(zip(chats, replies)):
@@ -172,17 +181,15 @@ class Bench:
         arm.seconds += time.perf_counter() - start
         return new
 
-    def run(
-        self, name: str, temperature: float, prompts: Prompts, proposal: str, repair: bool, start: str = "",
-        copy_ban: int = 0, copy_penalty: float = float("inf"), copy_ban_tail: int = 0,
-    ) -> Arm:
+    def run(self, name: str, temperature: float, prompts: Prompts, proposal: str, repair: bool, **decode) -> Arm:
         """--samples replies: fresh ones asked by `prompts` a batch at a time, and with `repair` up to
         --repair-attempts rounds of repairs of each batch's failures (with --revise-repeats, and revisions of its
-        repeats), all within the same budget of samples."""
+        repeats), all within the same budget of samples. `decode`: the Arm's DECODE fields that differ from the
+        default."""
         # What a reply may repeat besides the arm's earlier ones: in the loop, the references (the example, and in
         # evolve mode the known algorithms among the parents) are scored before any sample.
         known = {**self.example, **(self.parents if proposal == "evolve" else {})}
-        arm, budget = Arm(name, temperature, start, copy_ban, copy_penalty, copy_ban_tail, known), self.args.samples
+        arm, budget = Arm(name, temperature, known=known, **decode), self.args.samples
         batch_seed = self.args.sampling_seed  # the same seeds in every arm: fresh batch b draws with seed + 1000 * b
         while len(arm.candidates) < budget:
             batch = min(self.args.batch, budget - len(arm.candidates))
@@ -246,14 +253,15 @@ def paid_in(arm: Arm, excluded: frozenset[str]) -> Callable[[CandidateRecord], b
 def evolve_batches(args: argparse.Namespace, parents: list[CandidateRecord], excluded: frozenset[str], bandit: bool) -> Prompts:
     """Evolve prompts a batch at a time, as the loop asks them an iteration at a time: fresh parents per batch
     seed, and each prompt's direction drawn by the bandit from what paid in the arm so far (`bandit`), or taken in
-    turn across batches; the two see the same parents."""
+    turn across batches; the two see the same parents. An arm with a plan temperature is asked for a plan first."""
 
     def prompts(arm: Arm, seed: int, n: int) -> list[list[dict]]:
         if bandit:
             chosen = directions.choose(directions.records(arm.candidates, paid_in(arm, excluded)), n, seed)
         else:
             chosen = directions.in_turn(sum(c.proposal == "evolve" for c in arm.candidates), n)
-        return evolve_prompts(NUM_EXPERTS, parents, args.parents, n, seed, args.shared_parents, chosen)
+        plan = arm.plan_temperature is not None
+        return evolve_prompts(NUM_EXPERTS, parents, args.parents, n, seed, args.shared_parents, chosen, plan)
 
     return prompts
 
@@ -421,6 +429,11 @@ def main(argv: list[str] | None = None) -> dict:
         "(generator.copy_ban_tail; 0: runs anywhere)",
     )
     parser.add_argument(
+        "--plan-temperature", type=float, default=1.0,
+        help="the +plan arms: the prompt asks for one sentence on what the algorithm does differently before the code, "
+        "drawn at this temperature; the code follows at the arm's (generator.plan_temperature)",
+    )
+    parser.add_argument(
         "--sampling-seed", type=int, default=0,
         help="fresh batch b samples with this seed + 1000 b, in every arm; another seed is another draw of replies",
     )
@@ -435,7 +448,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/bench_generator.json"))
     args = parser.parse_args(argv)
-    if any(t <= 0 for t in [*args.grid, *([] if args.evolve_temperature is None else [args.evolve_temperature])]):
+    if any(t <= 0 for t in [*args.grid, args.plan_temperature, *([] if args.evolve_temperature is None else [args.evolve_temperature])]):
         parser.error("temperatures must be positive")
     if min(args.samples, args.batch, args.batch_size, args.parents, args.parent_pool, args.shared_parents, args.max_new_tokens) < 1:
         parser.error(
@@ -477,7 +490,7 @@ def main(argv: list[str] | None = None) -> dict:
             if not parents:
                 parser.error(f"--archive {args.archive}: no scored, distinct, non-trivial candidate runs in the sandbox")
         def paper_chats(arm: Arm, seed: int, n: int) -> list[list[dict]]:
-            return [generator_messages(NUM_EXPERTS)] * n
+            return [generator_messages(NUM_EXPERTS, arm.plan_temperature is not None)] * n
 
         grid = [bench.run(f"paper T={t:g}", t, paper_chats, "paper", repair=False) for t in args.grid]
         paper = best_paper(grid, bench.counted_trivial)
@@ -498,21 +511,17 @@ def main(argv: list[str] | None = None) -> dict:
         cycle_chats = evolve_batches(args, parents, excluded, bandit=False) if parents else paper_chats
         evolve_t = paper.temperature if args.evolve_temperature is None else args.evolve_temperature
         start, tag = (STACK_START, "+stack") if args.stack_start else ("", "")
-        arms = [bench.run("paper+stack", paper.temperature, paper_chats, "paper", repair=False, start=start)] if tag else []
-        settings = {
-            "paper+repair": (paper.temperature, paper_chats, "paper", True),
-            "paper+ban": (paper.temperature, paper_chats, "paper", False),
-            "evolve": (evolve_t, evolve_chats, "evolve", False),
-            "evolve+repair": (evolve_t, evolve_chats, "evolve", True),
-            "evolve-cycle": (evolve_t, cycle_chats, "evolve", False),
-            "evolve+ban": (evolve_t, evolve_chats, "evolve", False),
-            "evolve+ban+repair": (evolve_t, evolve_chats, "evolve", True),
-        }
+        arms = [bench.run("paper+stack", paper.temperature, paper_chats, "paper", False, reply_start=start)] if tag else []
         for name in (arm for arm in ARMS if arm in args.arms):
-            temperature, chats, proposal, repair = settings[name]
-            ban = {"copy_ban": args.copy_ban, "copy_penalty": args.copy_penalty, "copy_ban_tail": args.copy_ban_tail}
-            ban = ban if "+ban" in name else {}
-            arms.append(bench.run(name + tag, temperature, chats, proposal, repair=repair, start=start, **ban))
+            proposal = name.split("+")[0].removesuffix("-cycle")
+            temperature = paper.temperature if proposal == "paper" else evolve_t
+            chats = {"paper": paper_chats, "evolve": evolve_chats, "evolve-cycle": cycle_chats}[name.split("+")[0]]
+            decode = {"reply_start": start}
+            if "+ban" in name:
+                decode.update(copy_ban=args.copy_ban, copy_penalty=args.copy_penalty, copy_ban_tail=args.copy_ban_tail)
+            if "+plan" in name:  # the code at the arm's temperature, the plan before it at --plan-temperature
+                decode.update(plan_temperature=args.plan_temperature)
+            arms.append(bench.run(name + tag, temperature, chats, proposal, repair=name.endswith("+repair"), **decode))
     grid_rows = [a.summary(bench.counted_trivial) for a in grid]
     rows = [paper.summary(bench.counted_trivial)] + [
         a.summary(bench.counted_trivial, shown if a.name.startswith("evolve") else frozenset()) for a in arms

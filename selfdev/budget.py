@@ -26,6 +26,7 @@ from typing import Callable
 
 from evals.atomic import write_json_atomic
 from selfdev.config import DiscoveryConfig
+from selfdev.generator.sampler import PLAN_TOKENS
 from selfdev.scores import detectable_difference
 from selfdev.throughput import Throughput
 
@@ -200,7 +201,8 @@ def iteration_seconds(config: "DiscoveryConfig", sizes: Sizes, t: Throughput) ->
     repair round samples again for the candidates that failed.
     """
     g = config.generator
-    tokens = g.max_new_tokens / 256  # a GSM8K answer's token limit
+    # A GSM8K answer's token limit; a plan (sampler.PLAN_TOKENS) is decoded first, from the same prompt.
+    tokens = (g.max_new_tokens + (PLAN_TOKENS if g.plan_temperature is not None else 0)) / 256
     failing, replies = 1 - EXECUTABLE_RATE, 1.0
     for _ in range(g.repair_attempts):
         replies += failing

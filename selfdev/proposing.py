@@ -63,15 +63,17 @@ class Proposer:
 
     def prompts(self, num_experts: int, n: int, seed: int) -> tuple[str, list[Chat]]:
         """The proposal kind and the prompts of `n` new samples, from the archive as it is now."""
+        plan = self.config.plan_temperature is not None
         if self.config.mode == "paper":
-            return "paper", [generator_messages(num_experts)] * n
+            return "paper", [generator_messages(num_experts, plan)] * n
         candidates = self.archive.candidates(kind=None)
         pool = select_parents(candidates, self.config.parent_pool, self.trivial)
         if not pool:
-            return "evolve", [generator_messages(num_experts)] * n
+            return "evolve", [generator_messages(num_experts, plan)] * n
         history = directions.records(candidates, self.paid)
         chosen = directions.choose(history, n, seed)
-        return "evolve", evolve_prompts(num_experts, pool, self.config.parents, n, seed, self.config.shared_parents, chosen)
+        config = self.config
+        return "evolve", evolve_prompts(num_experts, pool, config.parents, n, seed, config.shared_parents, chosen, plan)
 
     def paid(self, candidate: CandidateRecord) -> bool:
         """Whether a sample gave discovery something to score: it ran, and computes a function neither trivial nor

@@ -19,6 +19,7 @@ import torch
 from sandbox.api import IMPORTABLE
 from selfdev.generator import directions
 from selfdev.generator.examples import EXAMPLES
+from selfdev.generator.prompt import PLAN_FIRST
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,12 +39,13 @@ def load_bench():
 
 def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, data_dir, monkeypatch, capsys):
     bench = load_bench()
-    real, prompts, bans = bench.generate, [], []
+    real, prompts, bans, planned = bench.generate, [], [], []
 
     def canned(backend, chats, config, **kw):
         out = real(backend, chats, config, **kw)
         prompts.extend(chats)
         bans.extend([(config.copy_ban, config.copy_penalty, config.copy_ban_tail)] * len(chats))
+        planned.extend([config.plan_temperature] * len(chats))
         texts = []
         for i, chat in enumerate(chats):
             user = chat[-1]["content"]
@@ -112,10 +114,21 @@ def test_reduced_run_on_tiny_models(tmp_path, tiny_model_dir, tiny_expert_dirs, 
     assert list(short_run["acceptance"]) == ["evolve+repair", "evolve+ban+repair"]
     # Only the +ban arm decodes with the ban on copying what its prompt shows (the arms run in --arms' order).
     assert bans[asked:][-2:] == [(12, 3.0, 1)] * 2 and set(bans[asked:][:-2]) == {(0, float("inf"), 0)}
+    assert set(planned[asked:]) == {None} and not any(PLAN_FIRST in chat[-1]["content"] for chat in prompts[asked:])
     # evolve-cycle asks the directions in turn.
     unbanned = [chat for chat, ban in zip(prompts[asked:], bans[asked:]) if ban[0] == 0]
     cycle = [chat for chat in unbanned if "Algorithm 1 (accuracy" in chat[-1]["content"]][-2:]
     assert [directions.direction_of(json.dumps(chat)) for chat in cycle] == [0, 1]
+    # The +plan arms ask for a plan and draw it at --plan-temperature, the code at the arm's temperature.
+    plan_argv = [*argv[: argv.index("--arms") + 1], "paper+plan", "evolve+plan+repair", "--plan-temperature", "1.3",
+                 "--out", str(tmp_path / "plan.json")]
+    asked = len(prompts)
+    plan_run = bench.main(plan_argv)
+    assert [(r["arm"], r["plan_temperature"]) for r in plan_run["arms"]] == [
+        ("paper T=0.7", None), ("paper+plan", 1.3), ("evolve+plan+repair", 1.3)]
+    assert list(plan_run["acceptance"]) == ["evolve+plan+repair"]
+    grid = len(prompts) - asked - 4  # the grid's replies came first, then 2 of each plan arm
+    assert planned[asked:] == [None] * grid + [1.3] * 4 and all(PLAN_FIRST in c[-1]["content"] for c in prompts[-4:])
     # Parents from a run's archive, fingerprinted again as the bench screens (the run's own fingerprints differ).
     from selfdev.archive import Archive
 

@@ -91,6 +91,11 @@ def test_control_arm_and_repairs_are_counted():
     for generator in ({"control": True}, {"repair_attempts": 2}):
         c = config(generator={"samples_per_iteration": 12, **generator})
         assert budget.iteration_seconds(c, budget.requested_sizes(c, 1000), t) > 1.3 * plain
+    # A plan is decoded before the code: more tokens sampled per reply, a little more time.
+    planned = config(generator={"samples_per_iteration": 12, "plan_temperature": 1.0})
+    c = config(generator={"samples_per_iteration": 12})
+    alone = budget.iteration_seconds(c, budget.requested_sizes(c, 1000), t)
+    assert alone < budget.iteration_seconds(planned, budget.requested_sizes(planned, 1000), t) < 1.3 * alone
 
 
 def test_a_new_run_measures_plans_and_a_resume_keeps_the_plan(tmp_path, tiny_model_dir, tiny_expert_dirs):

@@ -87,6 +87,7 @@ def write(tmp_path: Path, text: str) -> Path:
         ("generator: {copy_ban_tail: 1}", r"generator: .*copy_ban_tail needs copy_ban"),
         ("generator: {temperature: 0.4}", r"generator: .*temperature 0.4 is below min_temperature 0.5"),
         ("generator: {copy_ban: 16, copy_ban_tail: -1}", r"generator\.copy_ban_tail: Input should be greater than or equal to 0"),
+        ("generator: {plan_temperature: 0}", r"generator\.plan_temperature: Input should be greater than 0"),
     ],
 )
 def test_a_mistake_is_one_line_at_load(tmp_path, text, message):

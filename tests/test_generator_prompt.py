@@ -10,7 +10,7 @@ import pytest
 from sandbox import SandboxLimits, SandboxWorker, check_source
 from selfdev.generator.allowed import allowed_api, shown_names
 from selfdev.generator.examples import EXAMPLES
-from selfdev.generator.prompt import ONE_SHOT, generator_messages
+from selfdev.generator.prompt import ONE_SHOT, PLAN_FIRST, generator_messages
 from selfdev.generator.reply import extract_code
 from selfdev.stages import CandidateRecord
 from selfdev.generator.directions import DIRECTIONS
@@ -204,6 +204,19 @@ def test_every_evolve_sample_gets_its_own_parents_and_direction_reproducibly():
     assert len({tuple(j for j, p in enumerate(pool) if p.code.rstrip() in u) for u in users}) > 1
     # A pool smaller than `shown`: every prompt shows all of it.
     assert all(pool[0].code.rstrip() in p[1]["content"] for p in evolve_prompts(3, pool[:1], shown=2, n=3, seed=0))
+
+
+def test_a_plan_first_changes_only_how_the_reply_is_asked_for():
+    pool = [scored(i, 0.5 - i / 100, f"f{i}") for i in range(3)]
+    paper, planned = generator_messages(3)[-1]["content"], generator_messages(3, plan=True)[-1]["content"]
+    assert "Reply with the complete code\nin one ```python code block" in paper and PLAN_FIRST not in paper
+    assert planned == paper.replace("Reply with", PLAN_FIRST + " with")
+    for plain, plan in zip(evolve_prompts(3, pool, 2, 4, seed=1), evolve_prompts(3, pool, 2, 4, seed=1, plan=True)):
+        assert "\nReply with the complete code in one" in plain[-1]["content"] and PLAN_FIRST not in plain[-1]["content"]
+        assert plan[-1]["content"] == plain[-1]["content"].replace("Reply with", PLAN_FIRST + " with")
+    # A repair asks the failed request again, the plan with it.
+    failed = CandidateRecord(0, 0, "runtime", code="x", reason="boom", prompt=json.dumps(generator_messages(3, plan=True)))
+    assert PLAN_FIRST in repair_messages(3, failed)[-1]["content"]
 
 
 def test_repair_asks_the_failed_request_again_with_the_diagnosis():

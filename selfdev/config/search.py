@@ -63,6 +63,11 @@ class GeneratorConfig(BaseModel):
         0, ge=0, description="copy_ban: ban only the runs that end in the last this-many lines (not blank) of an "
         "algorithm shown, so a reply may keep a parent's setup, which runs, but not end as it does; 0: runs anywhere",
     )
+    plan_temperature: float | None = Field(
+        None, gt=0, description="a plan before the code (PlanSearch): the prompt asks for one sentence on what the "
+        "algorithm does differently, the sampler draws it at this temperature and then the code, from its opening "
+        "fence, at the iteration's temperature; a hot plan varies the idea, a cool code keeps it runnable. None: off",
+    )
     reply_start: str = Field(
         "", description="the first lines of every reply, written for the generator, which continues from them "
         "(e.g. selfdev.generator.prompt.STACK_START); the reply keeps them, the prompt stays the request",

@@ -66,9 +66,17 @@ Here is an example (task arithmetic):
 {example}```
 
 Invent a new, better merging algorithm. Think about how to resolve interference between
-task vectors, how to weight them, and what to keep or drop. Reply with the complete code
+task vectors, how to weight them, and what to keep or drop. {reply} with the complete code
 in one ```python code block, starting with `import torch`.
 """
+
+# How a prompt asks for the reply, without and with a plan first (GeneratorConfig.plan_temperature): the plan is one
+# sentence on what the algorithm changes, which the sampler draws hotter than the code that follows it.
+REPLY = "Reply"
+PLAN_FIRST = "First say in one sentence what your algorithm does differently, then reply"
+
+# What the sampler writes after a plan, so the code follows it (the plan stage stops at its line's end).
+CODE_START = "```python\nimport torch\n"
 
 
 # A reply start (GeneratorConfig.reply_start) that stacks the list first: treating the list of task vectors as one
@@ -94,6 +102,11 @@ def messages(user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def generator_messages(num_experts: int) -> list[dict[str, str]]:
-    """The `paper` proposal: the fixed one-shot prompt."""
-    return messages(task_text(num_experts) + PAPER_ASK.format(example=ONE_SHOT))
+def reply_ask(plan: bool) -> str:
+    """The start of the prompt's last sentence: asking for the code, or for a plan and then the code."""
+    return PLAN_FIRST if plan else REPLY
+
+
+def generator_messages(num_experts: int, plan: bool = False) -> list[dict[str, str]]:
+    """The `paper` proposal: the fixed one-shot prompt (`plan`: asking for a plan before the code)."""
+    return messages(task_text(num_experts) + PAPER_ASK.format(example=ONE_SHOT, reply=reply_ask(plan)))

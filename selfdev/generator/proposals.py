@@ -30,7 +30,7 @@ from typing import Callable, Iterable
 from sandbox import Diagnosis, Status
 from selfdev import scores
 from selfdev.generator.directions import DIRECTIONS, in_turn
-from selfdev.generator.prompt import generator_messages, messages, task_text
+from selfdev.generator.prompt import generator_messages, messages, reply_ask, task_text
 from selfdev.generator.reply import compact
 from selfdev.stages import CandidateRecord
 
@@ -44,7 +44,7 @@ problems as accuracy [95% interval] n=problems:
 {parents}
 Write a new algorithm that scores higher. {direction} Keep what works and make sure it follows the rules.
 Do not copy an algorithm above: a copy scores the same.
-Reply with the complete code in one ```python code block, starting with `import torch`.
+{reply} with the complete code in one ```python code block, starting with `import torch`.
 """
 
 REPAIR_NOTE = """
@@ -96,23 +96,26 @@ def select_parents(pool: Iterable[CandidateRecord], k: int, trivial: Iterable[st
     return parents
 
 
-def evolve_messages(num_experts: int, parents: list[CandidateRecord], direction: str = DIRECTIONS[-1]) -> list[dict[str, str]]:
-    """The `evolve` proposal: the task, the rules, `parents` with their scores, and a direction of change."""
+def evolve_messages(
+    num_experts: int, parents: list[CandidateRecord], direction: str = DIRECTIONS[-1], plan: bool = False
+) -> list[dict[str, str]]:
+    """The `evolve` proposal: the task, the rules, `parents` with their scores, and a direction of change (`plan`:
+    asking for a plan before the code)."""
     shown = "\n".join(
         f"Algorithm {i} (accuracy {p.dev.describe()}):\n```python\n{compact(p.code).rstrip()}\n```\n"
         for i, p in enumerate(parents, 1)
     )
-    return messages(task_text(num_experts) + EVOLVE_ASK.format(parents=shown, direction=direction))
+    return messages(task_text(num_experts) + EVOLVE_ASK.format(parents=shown, direction=direction, reply=reply_ask(plan)))
 
 
 def evolve_prompts(
     num_experts: int, pool: list[CandidateRecord], shown: int, n: int, seed: int, group: int = 1,
-    directions: list[int] | None = None,
+    directions: list[int] | None = None, plan: bool = False,
 ) -> list[list[dict[str, str]]]:
     """`n` evolve prompts: each run of `group` of them shows its own `shown` parents drawn from `pool` (ranked, best
     first; they keep that order), and prompt i the direction of change `directions[i]` (an index into `DIRECTIONS`,
     chosen by selfdev.generator.directions.choose; None: each the next in turn); the same `seed` gives the same
-    prompts (a resumed run's).
+    prompts (a resumed run's). `plan`: each asks for a plan before the code (GeneratorConfig.plan_temperature).
 
     A run that shares its parents shares its prompt up to the direction, and the generator's backend reads that
     prefix once for the run (evals.backends.transformers_backend.prefix_groups) instead of once per sample.
@@ -126,7 +129,7 @@ def evolve_prompts(
     for i in range(n):
         if i % group == 0:
             picked = sorted(rng.sample(range(len(pool)), min(shown, len(pool))))
-        prompts.append(evolve_messages(num_experts, [pool[j] for j in picked], DIRECTIONS[directions[i]]))
+        prompts.append(evolve_messages(num_experts, [pool[j] for j in picked], DIRECTIONS[directions[i]], plan))
     return prompts
 
 

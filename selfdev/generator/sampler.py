@@ -19,10 +19,16 @@ from evals.backends.transformers_backend import TransformersBackend, Transformer
 from selfdev.config import GeneratorConfig
 from selfdev.dpo import load_generator
 from selfdev.generator.copying import copy_bans
+from selfdev.generator.prompt import CODE_START
 from selfdev.generator.reply import CODE_END
 from selfdev.stages import Sample
 
 Chat = list[dict[str, str]]
+
+# A plan (GeneratorConfig.plan_temperature) is one sentence: its stage stops at the line's end, an opening fence or
+# this many tokens, whichever comes first.
+PLAN_TOKENS = 64
+PLAN_STOPS = ("\n", "```")
 
 
 @contextlib.contextmanager
@@ -52,7 +58,8 @@ def generate(
     progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, int]]:
     """One reply per prompt, with the number of tokens it took (`config.reply_start` is part of the reply, and
-    not of the count: the generator continues from it)."""
+    not of the count: the generator continues from it). With `config.plan_temperature`, each reply is a plan drawn
+    at that temperature, then the code at `temperature`, continued from the plan and the opening of a code block."""
     params = SamplingParams(
         max_new_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p, seed=seed, stop=(CODE_END,)
     )
@@ -60,11 +67,24 @@ def generate(
     if config.copy_ban:
         encode = lambda text: backend.tokenizer(text, add_special_tokens=False).input_ids  # noqa: E731
         bans = copy_bans(prompts, config.copy_ban, encode, config.copy_penalty, config.copy_ban_tail)
-    start = config.reply_start
-    if start:
-        prompts = [[*chat, {"role": "assistant", "content": start}] for chat in prompts]
+    starts, planned = [config.reply_start] * len(prompts), [0] * len(prompts)
+    if config.plan_temperature is not None:
+        starts, planned = plans(backend, prompts, config, seed)
+    if any(starts):
+        prompts = [[*chat, {"role": "assistant", "content": start}] for chat, start in zip(prompts, starts)]
     completions = backend.generate(prompts, params, progress=progress, **({"constraints": bans} if bans else {}))
-    return [(reply_of(start, c), c.num_tokens) for c in completions]
+    return [(reply_of(start, c), c.num_tokens + extra) for start, c, extra in zip(starts, completions, planned)]
+
+
+def plans(backend: TransformersBackend, prompts: list[Chat], config: GeneratorConfig, seed: int) -> tuple[list[str], list[int]]:
+    """Each prompt's reply start after a plan: the plan's sentence (sampled at `config.plan_temperature`), a blank
+    line and the opening of the code block (`config.reply_start`, else CODE_START); and the plan's token count."""
+    params = SamplingParams(
+        max_new_tokens=PLAN_TOKENS, temperature=config.plan_temperature, top_p=config.top_p, seed=seed, stop=PLAN_STOPS
+    )
+    opening = config.reply_start or CODE_START
+    written = backend.generate(prompts, params)
+    return [f"{p.text.strip()}\n\n{opening}" if p.text.strip() else opening for p in written], [p.num_tokens for p in written]
 
 
 def reply_of(start: str, completion: Completion) -> str:
