@@ -180,11 +180,16 @@ def scaled(sizes: Sizes, factor: float, *, dev_size: int, test_size: int) -> Siz
     return replace(sizes, slices=slices, selection=selection, test=test)
 
 
-def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_cached: bool) -> dict[str, float]:
+# Whether the experts that a debate config with these overrides trains are built already.
+ExpertsCached = Callable[[dict], bool]
+
+
+def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_cached: ExpertsCached) -> dict[str, float]:
     """Seconds per stage of a run of `config` at `sizes` on a machine with throughput `t`."""
     search = sizes.slices[-1]
     return {
-        "experts": EXPERT_LOAD_SECONDS if experts_cached else _experts(config, sizes.debate_overrides, t),
+        "experts": EXPERT_LOAD_SECONDS if experts_cached(sizes.debate_overrides)
+        else _experts(config, sizes.debate_overrides, t),
         "baselines": _baselines(sizes.baselines, search, sizes.test, t),
         "references": PHASE_SECONDS + 2 * (CANDIDATE_SECONDS + _cascade(sizes.slices, t)),
         "iterations": sizes.iterations * iteration_seconds(config, sizes, t)
@@ -281,10 +286,14 @@ def _cuts(config: "DiscoveryConfig") -> list[tuple[str, Callable[[Sizes], Sizes]
             ("samples", fewer_samples), ("iterations", one_iteration)]
 
 
-def plan(config: "DiscoveryConfig", t: Throughput, *, dev_size: int, test_size: int, experts_cached: bool) -> Plan:
+def plan(
+    config: "DiscoveryConfig", t: Throughput, *, dev_size: int, test_size: int, experts_cached: ExpertsCached
+) -> Plan:
     """The largest scale of the problem counts (within min/max_scale) whose estimate fits `fill` of the budget.
 
     When even the smallest does not fit, `_cuts` are made one after another until it does (or none is left).
+    Whether the experts are built is asked of every cut's training settings: a run after one that cut its
+    experts finds them cached at the cut settings and spends the time on discovery instead.
     """
     budget = config.budget
     requested = requested_sizes(config, test_size)
@@ -310,7 +319,7 @@ def plan(config: "DiscoveryConfig", t: Throughput, *, dev_size: int, test_size: 
         base = cut(base)
         factor, sizes = largest(base)
     return Plan(budget.minutes, t, requested, sizes, factor, estimate(config, sizes, t, experts_cached=experts_cached),
-                experts_cached)
+                experts_cached(sizes.debate_overrides))
 
 
 @dataclass

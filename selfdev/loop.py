@@ -24,6 +24,7 @@ what was in flight.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -348,7 +349,8 @@ def _keep_to_budget(
         measured = run_isolated(throughput.measure, config, seed, resolve_data_dir(config.data_dir) or data_dir, log=log)
         sizes = get_task(config.task).split_sizes
         plan = budget.plan(
-            config, measured, dev_size=sizes["dev"], test_size=sizes["test"], experts_cached=throughput.experts_cached(config)
+            config, measured, dev_size=sizes["dev"], test_size=sizes["test"],
+            experts_cached=partial(throughput.experts_cached, config),
         )
         plan.started_at = started
         plan.save(run.plan)

@@ -145,11 +145,12 @@ def warm_up(backend, task, example) -> None:
     backend.generate([build_prompt(task, example.question, "chat")], SamplingParams(max_new_tokens=2, temperature=0.0))
 
 
-def experts_cached(config: "DiscoveryConfig") -> bool:
-    """Whether the run's debate experts are already built (then the experts stage only loads them)."""
+def experts_cached(config: "DiscoveryConfig", overrides: dict) -> bool:
+    """Whether the run's debate experts, trained with `overrides` laid over its debate config, are already
+    built (then the experts stage only loads them)."""
     if config.experts.debate is None:
         return True
     from seeds.debate import default_out_dir, load_debate_config
 
-    debate = load_debate_config(config.experts.debate, config.experts.debate_overrides)
+    debate = load_debate_config(config.experts.debate, overrides)
     return (default_out_dir(debate) / "experts.json").is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from selfdev import budget
@@ -24,12 +26,17 @@ def config(**overrides) -> DiscoveryConfig:
     return DiscoveryConfig.model_validate(data)
 
 
+CACHED = lambda overrides: True  # noqa: E731 - every expert built: the experts stage only loads them
+NOTHING_CACHED = lambda overrides: False  # noqa: E731
+DEBATE = str(Path(__file__).resolve().parents[1] / "configs" / "experts-embedded.yaml")
+
+
 def throughput(seconds: float) -> Throughput:
     return Throughput(8, seconds, seconds, "float32", "float32", "AVX2")
 
 
 def plan(seconds: float, **overrides) -> budget.Plan:
-    return budget.plan(config(**overrides), throughput(seconds), dev_size=100, test_size=1000, experts_cached=True)
+    return budget.plan(config(**overrides), throughput(seconds), dev_size=100, test_size=1000, experts_cached=CACHED)
 
 
 def test_eval_cost_grows_with_problems_and_has_a_fixed_part():
@@ -137,12 +144,12 @@ def test_a_larger_generator_costs_sampling_and_dpo_by_its_size(tiny_model_dir):
 
     c, sizes = config(), budget.requested_sizes(config(), 1000)
     same, larger = throughput(40), replace(throughput(40), generator_scale=3.0)
-    base, big = (budget.estimate(c, sizes, t, experts_cached=True) for t in (same, larger))
+    base, big = (budget.estimate(c, sizes, t, experts_cached=CACHED) for t in (same, larger))
     assert big["experts"] == base["experts"] and big["test"] == base["test"]  # the seed's own work is unchanged
     sampling = budget.iteration_seconds(c, sizes, larger) - budget.iteration_seconds(c, sizes, same)
     assert sampling == pytest.approx(2 * same.eval(12 * budget.SAMPLE_PER_PROBLEM * 384 / 256))
     assert big["iterations"] - base["iterations"] == pytest.approx(2 * sampling + 2 * budget.DPO_PROBES * 40)
-    assert budget.plan(c, larger, dev_size=100, test_size=1000, experts_cached=True).scale < plan(40).scale
+    assert budget.plan(c, larger, dev_size=100, test_size=1000, experts_cached=CACHED).scale < plan(40).scale
     # Counted from the safetensors headers: embeddings, layers and norms of the tiny model.
     from transformers import AutoModelForCausalLM
 
@@ -164,3 +171,17 @@ def test_parameters_of_a_folder_without_safetensors_come_from_its_config(tiny_mo
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="neither safetensors weights nor a readable config.json"):
         parameters(tmp_path / "empty")
+
+
+def test_experts_cached_at_a_cut_setting_give_their_time_to_discovery():
+    # A fresh machine: the debate experts would not fit, so the plan trains them on fewer problems and
+    # cuts discovery. The next run finds those experts built and must plan with them, not build them again.
+    debate = {"experts": {"debate": DEBATE, "debate_overrides": {"evaluation": {"limit": 8}}}}
+    c = config(**debate)
+    fresh = budget.plan(c, throughput(60), dev_size=100, test_size=1000, experts_cached=NOTHING_CACHED)
+    built = fresh.planned.debate_overrides
+    assert built != {"evaluation": {"limit": 8}} and fresh.planned.iterations == 1 and not fresh.experts_cached
+    again = budget.plan(c, throughput(60), dev_size=100, test_size=1000, experts_cached=lambda o: o == built)
+    assert again.experts_cached and again.planned.debate_overrides == built
+    assert again.estimate["experts"] == budget.EXPERT_LOAD_SECONDS < fresh.estimate["experts"]
+    assert (again.planned.iterations, again.planned.samples) > (fresh.planned.iterations, fresh.planned.samples)
