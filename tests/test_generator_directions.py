@@ -4,13 +4,11 @@ draw (reproducible, drawn to what pays, never shut off)."""
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 
 import pytest
 
-from sandbox import SandboxLimits, SandboxWorker
-from selfdev.generator.directions import DIRECTIONS, NAMES, Record, choose, direction_of, in_turn, pays, records
+from selfdev.generator.directions import DIRECTIONS, Record, choose, direction_of, in_turn, pays, records
 from selfdev.generator.proposals import REPAIR_NOTE, evolve_messages, evolve_prompts
 from selfdev.scores import Evaluation
 from selfdev.stages import CandidateRecord
@@ -40,8 +38,7 @@ def test_records_count_fresh_evolve_samples_and_what_paid():
 
 
 def test_in_turn_continues_where_it_left_off():
-    last = len(DIRECTIONS) - 1
-    assert in_turn(0, 3) == [0, 1, 2] and in_turn(last, 3) == [last, 0, 1]
+    assert in_turn(0, 3) == [0, 1, 2] and in_turn(5, 3) == [5, 0, 1]
 
 
 def test_choose_is_reproducible_and_drawn_to_what_pays():
@@ -68,30 +65,3 @@ def test_evolve_prompts_ask_the_chosen_directions():
     assert [p[-1]["content"].split("Write a new")[0] for p in prompts] == [p[-1]["content"].split("Write a new")[0] for p in in_turn]
     with pytest.raises(ValueError, match="3 directions"):
         evolve_prompts(3, pool, shown=2, n=3, seed=0, directions=[0])
-
-
-# The names the directions' code refers to without defining them, as a reply that follows one would have them.
-SETUP = """\
-    stacked = torch.stack(task_vectors)
-    tv = task_vectors[0]
-    merged = stacked.mean(dim=0)
-    mean = merged
-    norms = torch.stack([t.norm() for t in task_vectors])
-    mean_norm = norms.mean()
-"""
-
-
-def with_quoted_code(text: str) -> str:
-    """A merge function that runs every line of code `text` quotes (in backticks), in order."""
-    body = "".join(f"    {line}\n" for line in re.findall(r"`([^`]+)`", text))
-    return f"import torch\n\ndef merge(task_vectors):\n{SETUP}{body}    return merged\n"
-
-
-def test_every_line_of_code_a_direction_quotes_runs_in_the_sandbox():
-    assert len(NAMES) == len(DIRECTIONS) == len(set(DIRECTIONS))
-    with SandboxWorker(SandboxLimits(spare_worker=False)) as worker:
-        for name, text in zip(NAMES, DIRECTIONS):
-            verdict = worker.probe(with_quoted_code(text))
-            assert verdict.ok, f"{name}: {verdict.status.value} {verdict.reason}"
-        # A quoted line the sandbox refuses fails the check, so the check above can fail.
-        assert not worker.probe(with_quoted_code("`merged = torch.load('w')`")).ok

@@ -18,42 +18,20 @@ from dataclasses import dataclass
 
 from selfdev.stages import CandidateRecord
 
-# The operations model-merging methods are built from (weighting, trimming, sign election, per-element selection,
-# rescaling, random drop) and recombination, each as one concrete change with the code that writes it (in backticks:
-# tests/test_generator_directions.py runs every quoted line in the sandbox, so no direction suggests code the sandbox
-# refuses). Concrete, because the 0.5B seed, asked for a broad direction ("drop what interferes"), mostly copies the
-# parent: on the same draw (one parent, task arithmetic; T 0.4, 48 replies with 2 repair rounds, seed 9), six broad
-# directions gave 45 runs and 5 distinct functions (AMX), these twelve 46 and 11 (AVX512, runs/s18 pilots).
-_DIRECTIONS = (
-    ("norm weights", "Weight each task vector by its norm: `norms = torch.stack([tv.norm() for tv in task_vectors])`, "
-     "`weights = norms / norms.sum()`, then add weights[i] * task_vectors[i]."),
-    ("trimming", "Trim each task vector before combining: keep its 20% largest-magnitude entries "
-     "(`threshold = torch.topk(tv.abs().flatten(), max(1, int(0.2 * tv.numel()))).values.min()`) and zero the rest "
-     "with torch.where."),
-    ("sign election", "Elect a sign per entry: `sign = torch.sign(torch.stack(task_vectors).sum(dim=0))`; keep only "
-     "the entries of each task vector that agree with it: `torch.where(torch.sign(tv) == sign, tv, torch.zeros_like(tv))`."),
-    ("median", "Take the median across the experts instead of a sum or mean: "
-     "`torch.median(torch.stack(task_vectors), dim=0).values`, then scale it."),
-    ("largest magnitude", "Per entry, keep the value of the expert with the largest magnitude: "
-     "`stacked = torch.stack(task_vectors)`; `index = stacked.abs().argmax(dim=0, keepdim=True)`; "
-     "`torch.gather(stacked, 0, index).squeeze(0)`."),
-    ("sign agreement", "Weight each entry by how much the experts agree in sign: "
-     "`agreement = torch.sign(torch.stack(task_vectors)).sum(dim=0).abs() / len(task_vectors)`; multiply the merged "
-     "vector by it."),
-    ("rescaling", "Rescale the result so that its norm is the mean norm of the task vectors: "
-     "`merged * (mean_norm / merged.norm().clamp(min=1e-8))`."),
-    ("clipping", "Clip outliers of the merged vector: `limit = 3 * merged.std()`; "
-     "`merged = torch.clamp(merged, -limit, limit)`."),
-    ("cosine weights", "Weight each task vector by its cosine similarity with the mean task vector: "
-     "`cos = (tv * mean).sum() / (tv.norm() * mean.norm() + 1e-8)`, negative weights set to 0."),
-    ("softmax weights", "Weight the task vectors by a softmax of their norms: "
-     "`weights = torch.softmax(norms / norms.mean(), dim=0)`."),
-    ("random drop", "Drop entries at random as DARE does: `mask = torch.bernoulli(torch.full_like(tv, 0.5))`; use "
-     "`tv * mask / 0.5`."),
-    ("recombination", "Combine the ideas of two of the algorithms above into one."),
+# The operations model-merging methods differ by (weighting, trimming, sign election, rescaling) and recombination.
+DIRECTIONS = (
+    "Change how the task vectors are weighted: for example by their norms, by how much they agree, or per element.",
+    "Drop what interferes: keep only the largest-magnitude entries of each task vector (or those that agree in "
+    "sign across experts) and zero the rest.",
+    "Resolve sign conflicts: decide a sign per element from the experts, then combine only the values that agree "
+    "with it.",
+    "Combine the ideas of two of the algorithms above into one.",
+    "Rescale the merged vector: for example so that its norm matches the task vectors' norms, or per element.",
+    "Improve the best algorithm above: change one step of it that limits its accuracy.",
 )
-DIRECTIONS = tuple(text for _, text in _DIRECTIONS)
-NAMES = tuple(name for name, _ in _DIRECTIONS)  # what the report calls each, in the same order
+
+# What the report calls each, in the same order.
+NAMES = ("weighting", "trimming", "sign election", "recombination", "rescaling", "improving the best")
 
 
 @dataclass(frozen=True)
