@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from sandbox import SandboxWorker
 from sandbox.diagnosis import one_line
@@ -30,7 +30,8 @@ from selfdev.scoring import ScorerSpec
 from selfdev.stages import CandidateStatus, Scored
 
 ATTEMPTS = 2  # the first try and one retry on another actor
-CHECKS = 4  # readiness checks of an actor that lost a job before it counts as gone
+CHECKS = 4  # failed readiness checks of an actor Ray calls dead before it counts as gone
+RESTART_WAIT = 300.0  # seconds an actor Ray calls restarting may take to come back before it counts as gone
 
 
 class CandidateActor:
@@ -54,6 +55,43 @@ class Attempt:
     lost_on: set[int] = field(default_factory=set)  # actors that died while running it
 
 
+class Revival:
+    """Whether to check an actor that lost a job again, from how its readiness checks failed.
+
+    Ray answers a check on an actor it is restarting with ActorUnavailableError ("The actor is restarting"), and
+    on one out of restarts with ActorDiedError. Under full load on 2 cores (the lost-job test run beside a `make
+    run`, 2026-12-03) every failed check said "unavailable", for 11 s before the old rule of CHECKS quick checks
+    gave the actor up while Ray was still restarting it; so an unavailable actor is asked again until
+    RESTART_WAIT has passed. A check sent before Ray saw the crash can reach the dead process and fail
+    although a restart follows, so a dead one is asked CHECKS times before it counts as gone.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, pause: Callable[[float], None] = time.sleep) -> None:
+        self.clock, self.pause = clock, pause
+        self.died: dict[int, int] = {}  # checks of an actor that failed as dead, so far
+        self.since: dict[int, float] = {}  # when an actor's checks first failed as unavailable
+
+    def ask_again(self, actor: int, error: RayActorError) -> bool:
+        """After a failed check: True to check again (after a short pause), False when the actor is gone."""
+        if isinstance(error, ActorUnavailableError):
+            since = self.since.setdefault(actor, self.clock())
+            again = self.clock() - since < RESTART_WAIT
+            wait = 0.5
+        else:
+            self.died[actor] = self.died.get(actor, 0) + 1
+            again = self.died[actor] < CHECKS
+            wait = 0.2 * self.died[actor]
+        if not again:
+            self.forget(actor)
+            return False
+        self.pause(wait)
+        return True
+
+    def forget(self, actor: int) -> None:
+        self.died.pop(actor, None)
+        self.since.pop(actor, None)
+
+
 class ActorPool:
     """Keeps every live actor busy with one job; a `selfdev.candidates.Executor`."""
 
@@ -63,7 +101,7 @@ class ActorPool:
         self.idle: list[int] = list(self.actors)
         self.running: dict[ray.ObjectRef, tuple[int, Attempt]] = {}
         self.checking: dict[ray.ObjectRef, int] = {}  # actors that lost a job: restarted by Ray, or gone
-        self.asked: dict[int, int] = {}  # failed checks of an actor so far
+        self.revival = Revival()
         self.retries: deque[Attempt] = deque()
         self.done: list[Finished] = []
 
@@ -128,20 +166,14 @@ class ActorPool:
         actor = self.checking.pop(ref)
         try:
             ray.get(ref)
-        except RayActorError:
-            # A check sent before Ray saw the crash reaches the dead process and fails although a restart follows
-            # (seen on a slower 2-core machine): ask again a few times; an actor out of restarts fails every time.
-            asked = self.asked.get(actor, 0) + 1
-            if asked < CHECKS:
-                self.asked[actor] = asked
-                time.sleep(0.2 * asked)
+        except RayActorError as error:
+            if self.revival.ask_again(actor, error):
                 self.checking[self.actors[actor].ready.remote()] = actor
                 return
-            self.asked.pop(actor, None)
             del self.actors[actor]
             self.log(f"actor {actor} is gone; {len(self.actors)} left")
             return
-        self.asked.pop(actor, None)
+        self.revival.forget(actor)
         self.log(f"actor {actor} is back (restarted by Ray)")
         self.idle.append(actor)
 

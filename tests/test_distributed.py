@@ -181,3 +181,23 @@ def test_a_function_in_flight_is_evaluated_once(tmp_path, twin_fails):
         assert scoring.started == [0, 1, 3, 2] and rows[2].duplicate_of is None and rows[2].dev_score == 0.5
     else:
         assert scoring.started == [0, 1, 3] and rows[2].duplicate_of == rows[0].id and rows[2].dev == rows[0].dev
+
+
+def test_an_actor_ray_is_restarting_is_waited_for_and_one_out_of_restarts_is_given_up():
+    from ray.exceptions import ActorDiedError, ActorUnavailableError
+
+    from selfdev.distributed import CHECKS, RESTART_WAIT, Revival
+
+    now = [0.0]
+    revival = Revival(clock=lambda: now[0], pause=lambda seconds: now.__setitem__(0, now[0] + seconds))
+    restarting = ActorUnavailableError("The actor is restarting.", None)
+    # A slow restart: many more failed checks than CHECKS, and the actor is still waited for.
+    assert all(revival.ask_again(0, restarting) for _ in range(5 * CHECKS))
+    now[0] += RESTART_WAIT
+    assert not revival.ask_again(0, restarting)  # ... but not for ever
+    # Out of restarts: a few checks (one may reach the process before Ray saw the crash), then gone.
+    assert [revival.ask_again(1, ActorDiedError()) for _ in range(CHECKS)] == [True] * (CHECKS - 1) + [False]
+    # An actor that came back starts afresh.
+    revival.ask_again(2, ActorDiedError())
+    revival.forget(2)
+    assert revival.ask_again(2, restarting) and revival.ask_again(2, ActorDiedError())
