@@ -40,7 +40,11 @@ MERGE_SECONDS = 10.0  # other mergekit methods
 # batch): 1.75 probe problems per answer, measured over the seed's, the training and the experts' debates of
 # two runs (AVX512: 216 answers in 1087 s, 1.93 each; AVX2: 84 answers in 1195 s, 1.50 each).
 DEBATE_PER_ANSWER = 1.75
-SFT_PROBES = 5.5  # the embedded recipe's three LoRA SFTs: 217 s (AVX512, 14 examples) where one probe took 40 s
+# The experts' LoRA SFTs, per training problem of the debate: the embedded recipe's three took 217 s (AVX512, 14
+# examples from 24 training problems) where one probe took 40 s, 5.5 probes. Scaled by the training problems, as a
+# cut debate labels fewer examples: with 8 (a fresh make run, 2026-12-03, AVX512 without AMX, a probe 64 s) two
+# SFTs of 1 example took 22 s each, where the recipe's 5.5 probes had estimated 352 s.
+SFT_PROBES_PER_PROBLEM = 5.5 / 24
 DPO_PROBES = 1.5  # one DPO step of the embedded default: 54 s
 SAMPLE_PER_PROBLEM = 1.25  # a 320-token reply costs about one evaluated problem's generation
 # Share of replies that run and are new, so the cascade scores them: an upper bound. At the embedded default
@@ -250,7 +254,7 @@ def _experts(config: "DiscoveryConfig", overrides: dict, t: Throughput) -> float
     # The seed's held-out debate, the training debate, one round of the experts' single answers.
     answers = (held_out + train) * agents * rounds + held_out * agents
     per_answer = DEBATE_PER_ANSWER * t.debate_seconds / t.problems
-    return answers * per_answer + SFT_PROBES * t.eval_seconds + EXPERT_LOAD_SECONDS
+    return answers * per_answer + SFT_PROBES_PER_PROBLEM * train * t.eval_seconds + EXPERT_LOAD_SECONDS
 
 
 # -- planning ---------------------------------------------------------------------------------

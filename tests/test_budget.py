@@ -185,3 +185,14 @@ def test_experts_cached_at_a_cut_setting_give_their_time_to_discovery():
     assert again.experts_cached and again.planned.debate_overrides == built
     assert again.estimate["experts"] == budget.EXPERT_LOAD_SECONDS < fresh.estimate["experts"]
     assert (again.planned.iterations, again.planned.samples) > (fresh.planned.iterations, fresh.planned.samples)
+
+
+def test_the_experts_finetuning_time_scales_with_the_debates_training_problems():
+    # With the debate itself free, what is left is the SFTs (and loading): a cut to 8 of the recipe's 24 training
+    # problems labels at most a third of the examples, and its SFTs cost a third (they used to cost the recipe's).
+    t = Throughput(8, 40.0, 0.0, "float32", "float32", "AVX2")
+    cut = {"train": [{"task": "arithmetic", "limit": 4}, {"task": "gsm8k", "limit": 4}]}
+    c = config(experts={"debate": DEBATE})
+    full, fewer = (budget._experts(c, o, t) - budget.EXPERT_LOAD_SECONDS for o in ({}, cut))
+    assert full == pytest.approx(5.5 * 40.0) and fewer == pytest.approx(full / 3)
+    assert budget._experts(config(), {}, t) == budget.EXPERT_LOAD_SECONDS  # named experts are only loaded
