@@ -197,10 +197,15 @@ def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_
         "baselines": _baselines(sizes.baselines, search, sizes.test, t),
         "references": PHASE_SECONDS + 2 * (CANDIDATE_SECONDS + _cascade(sizes.slices, t)),
         "iterations": sizes.iterations * iteration_seconds(config, sizes, t)
-        + (sizes.iterations - 1) * DPO_PROBES * t.eval_seconds * t.generator_scale,
+        + (sizes.iterations - 1) * dpo_seconds(t),
         "selection": PHASE_SECONDS + config.selection.finalists * (CANDIDATE_SECONDS + t.eval(sizes.selection)),
         "test": PHASE_SECONDS + 3 * (CANDIDATE_SECONDS + t.eval(sizes.test)),
     }
+
+
+def dpo_seconds(t: Throughput) -> float:
+    """One DPO between iterations."""
+    return DPO_PROBES * t.eval_seconds * t.generator_scale
 
 
 def iteration_seconds(config: "DiscoveryConfig", sizes: Sizes, t: Throughput) -> float:
@@ -328,15 +333,53 @@ def plan(
 
 @dataclass
 class Deadline:
-    """Keeps a running plan to its budget: an iteration starts only if selection and test still fit after it."""
+    """Keeps a running plan to its budget: sizes each iteration to the time left, and starts one only if selection
+    and test still fit after it.
+
+    The plan's iteration estimate can be far off (a fresh make run, AVX512: 11.4 min estimated, 5.6 taken), so an
+    iteration's samples are sized when it starts, from the seconds a sample took in this run's finished iterations
+    (sampling, repairs, screening, scoring; the plan's estimate before any): raised from the plan's count up to the
+    config's where the time left allows, never cut below the plan's (`affords_iteration` guards the end).
+    """
 
     plan: Plan
     clock: Callable[[], float] = time.time
+    margin: float = 0.0  # seconds of the budget an iteration's sizing leaves unplanned, as the plan did (budget.fill)
+    spent: list[tuple[int, float]] = field(default_factory=list)  # (replies requested, seconds) per finished iteration
 
     def left(self) -> float:
         return self.plan.budget_minutes * 60 - (self.clock() - self.plan.started_at)
 
-    def affords_iteration(self) -> bool:
+    def affords_iteration(self, arms: int = 1) -> bool:
+        """Whether the DPO before another iteration and that iteration at the plan's samples (of `arms` arms) still
+        leave time for selection and test."""
         e = self.plan.estimate
-        iteration = e["iterations"] / max(1, self.plan.planned.iterations)
-        return self.left() >= iteration + e["selection"] + e["test"]
+        iteration = arms * self.plan.planned.samples * self.seconds_per_reply()
+        return self.left() >= dpo_seconds(self.plan.throughput) + iteration + e["selection"] + e["test"]
+
+    def record_iteration(self, replies: int, seconds: float) -> None:
+        """An iteration of this run finished: `replies` fresh samples (every arm) took `seconds` in all."""
+        if replies > 0:
+            self.spent.append((replies, seconds))
+
+    def seconds_per_reply(self) -> float:
+        """Measured over this run's finished iterations, else the plan's estimate."""
+        if self.spent:
+            return sum(s for _, s in self.spent) / sum(n for n, _ in self.spent)
+        return iteration_estimate(self.plan) / self.plan.planned.samples
+
+    def samples_for(self, iteration: int, arms: int = 1) -> int:
+        """Samples per arm for iteration `iteration` (from 0) of `arms` arms: what fits in its share of the time
+        left after the later DPOs, selection and test, between the plan's count and the config's."""
+        p, e = self.plan.planned, self.plan.estimate
+        remaining = max(1, p.iterations - iteration)
+        reserve = e["selection"] + e["test"] + (remaining - 1) * dpo_seconds(self.plan.throughput)
+        share = (self.left() - self.margin - reserve) / remaining
+        fits = int(share // (arms * self.seconds_per_reply()))
+        return max(p.samples, min(self.plan.requested.samples, fits))
+
+
+def iteration_estimate(plan: Plan) -> float:
+    """The plan's seconds for one iteration's sampling and scoring (its DPO not included)."""
+    p = plan.planned  # plan.json keeps the iterations' total, their DPOs included
+    return (plan.estimate["iterations"] - (p.iterations - 1) * dpo_seconds(plan.throughput)) / p.iterations

@@ -94,13 +94,17 @@ class Discovery:
             with phase() as executor:
                 self.score_references(executor, screen, recorder)
             for it in range(config.iterations):
-                samples = proposer.samples(it, len(experts))
+                started, fresh = time.time(), not self.run.samples(it).exists()
+                samples = proposer.samples(it, len(experts), self.sample_count(it, proposer) if fresh else None)
                 self.index_samples(self.run.samples(it), it, samples)
                 with phase() as executor:
                     self.evaluate_iteration(it, samples, screen, proposer, CandidateQueue(executor, recorder), len(experts))
+                if fresh and self.deadline is not None:  # a resumed iteration's time would not be a sample's cost
+                    self.deadline.record_iteration(len(samples), time.time() - started)
                 if it == config.iterations - 1:
                     break
-                if self.deadline is not None and not self.deadline.affords_iteration():
+                arms = 2 if config.generator.control else 1  # the next iteration's, if DPO makes an adapter
+                if self.deadline is not None and not self.deadline.affords_iteration(arms):
                     self.log(
                         f"budget: {self.deadline.left() / 60:.1f} min left, not enough for another iteration before "
                         f"selection and test; stopping after iteration {it}"
@@ -114,6 +118,21 @@ class Discovery:
         archive.set_meta("finished", True)
 
     # -- stages -------------------------------------------------------------------------------
+
+    def sample_count(self, iteration: int, proposer: Proposer) -> int:
+        """Samples per arm of an iteration about to be sampled: the config's, raised by a budget's deadline to what
+        the time left affords (budget.Deadline.samples_for)."""
+        n = self.config.generator.samples_per_iteration
+        if self.deadline is None:
+            return n
+        sized = self.deadline.samples_for(iteration, len(proposer.arms(iteration)))
+        if sized != n:
+            how = "measured" if self.deadline.spent else "estimated"
+            self.log(
+                f"budget: iteration {iteration}: {sized} samples instead of the plan's {n} "
+                f"({self.deadline.seconds_per_reply():.0f} s a sample {how}, {self.deadline.left() / 60:.1f} min left)"
+            )
+        return sized
 
     def run_baselines(self, experts: list[str], recorder: Recorder) -> None:
         if not self.config.baselines:
@@ -362,4 +381,5 @@ def _keep_to_budget(
             plan.started_at = time.time() - (last - plan.started_at)
     for line in plan.describe():
         log(line)
-    return plan.apply(config), budget.Deadline(plan)
+    margin = (1 - config.budget.fill) * plan.budget_minutes * 60
+    return plan.apply(config), budget.Deadline(plan, margin=margin)

@@ -87,14 +87,15 @@ class Proposer:
             arms.append(("control", None))
         return arms
 
-    def samples(self, iteration: int, num_experts: int) -> list[Sample]:
+    def samples(self, iteration: int, num_experts: int, n: int | None = None) -> list[Sample]:
+        """The iteration's samples, `n` per arm (default: generator.samples_per_iteration), or those written before."""
         path = self.run.samples(iteration)
         cached = read_samples(path)
         if cached is not None:  # samples written before samples kept their prompt were asked the paper prompt
             paper = prompt_json(generator_messages(num_experts))
             return [s if s.prompt else replace(s, prompt=paper) for s in cached]
         temperature = self.config.temperature_at(iteration)
-        n, seed = self.config.samples_per_iteration, self.seed * 1000 + iteration
+        n, seed = n or self.config.samples_per_iteration, self.seed * 1000 + iteration
         proposal, chats = self.prompts(num_experts, n, seed)
         samples = []
         for arm, adapter in self.arms(iteration):  # every arm answers the same prompts

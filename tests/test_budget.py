@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,43 @@ def test_deadline_stops_an_iteration_that_would_crowd_out_selection_and_test():
     assert deadline.affords_iteration()
     now[0] += 55 * 60 - (p.estimate["selection"] + p.estimate["test"]) + 1
     assert not deadline.affords_iteration() and deadline.left() > 0
+
+
+def test_an_iteration_gets_the_samples_the_time_left_affords_between_the_plans_and_the_configs():
+    p = plan(400)  # a slow machine: the plan cut the samples
+    assert p.planned.samples < 12 and p.requested.samples == 12
+    now = [p.started_at]
+    deadline = budget.Deadline(p, clock=lambda: now[0])
+    e = p.estimate
+    # The estimate before any iteration: at the time the plan gave it, the plan's count.
+    now[0] = p.started_at + 55 * 60 - (e["selection"] + e["test"] + budget.iteration_estimate(p))
+    assert deadline.samples_for(0) == p.planned.samples
+    # An iteration took 10 s a sample: the next gets the config's 12, not more, and with two arms fewer.
+    deadline.record_iteration(p.planned.samples, 10.0 * p.planned.samples)
+    assert deadline.seconds_per_reply() == pytest.approx(10.0)
+    now[0] = p.started_at + 55 * 60 - (e["selection"] + e["test"] + 10.0 * 9)
+    assert deadline.samples_for(0) == 9 and deadline.samples_for(0, arms=2) == max(p.planned.samples, 4)
+    now[0] -= 3600
+    assert deadline.samples_for(0) == 12
+    # The plan's margin (budget.fill) is kept out of an iteration's share.
+    kept = budget.Deadline(p, clock=lambda: now[0], margin=3600, spent=deadline.spent)
+    assert kept.samples_for(0) == 9
+    # Never below the plan's count: with no time left the deadline stops iterations instead.
+    now[0] = p.started_at + 55 * 60
+    assert deadline.samples_for(0) == p.planned.samples and not deadline.affords_iteration()
+
+
+def test_the_time_left_is_shared_with_the_later_iterations_and_their_dpo():
+    p = plan(40)  # the plan fits 2 iterations of 12: nothing to raise
+    assert p.planned.iterations == 2 and p.planned.samples == 12
+    p = budget.Plan(**{**p.__dict__, "planned": dataclasses.replace(p.planned, samples=4)})
+    now = [p.started_at]
+    deadline = budget.Deadline(p, clock=lambda: now[0])
+    deadline.record_iteration(4, 40.0)  # 10 s a sample
+    fixed = p.estimate["selection"] + p.estimate["test"]
+    now[0] = p.started_at + 55 * 60 - (fixed + budget.dpo_seconds(p.throughput) + 2 * 10.0 * 8)
+    assert deadline.samples_for(0) == 8  # two iterations of 8 and the DPO between them
+    assert deadline.samples_for(1) == 12  # the last iteration: all of it, capped at the config's
 
 
 def test_budget_is_off_by_default_and_validated():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 
@@ -336,3 +337,33 @@ def test_bad_config_is_one_line_error(tmp_path):
     with pytest.raises(ConfigError) as err:
         DiscoveryConfig.load(path)
     assert "\n" not in str(err.value)
+
+
+def test_a_budget_raises_an_iterations_samples_to_what_the_time_left_affords(
+    tmp_path, tiny_model_dir, tiny_expert_dirs, monkeypatch
+):
+    from selfdev import budget
+    from selfdev.loop import Discovery
+    from selfdev.throughput import Throughput
+
+    requested = tiny_config(tmp_path, tiny_model_dir, tiny_expert_dirs, iterations=1, baselines={},
+                            generator={"samples_per_iteration": 4, "max_new_tokens": 16, "batch_size": 8})
+    sizes = budget.requested_sizes(requested, 3)
+    # A plan that cut the samples to 2 on an estimate far above what this machine takes: 10 hours are left.
+    estimate = {"experts": 0.0, "baselines": 0.0, "references": 0.0, "iterations": 600.0, "selection": 60.0, "test": 60.0}
+    plan = budget.Plan(600, Throughput(2, 1.0, 1.0, "float32", "float32", "AVX2"), sizes,
+                       dataclasses.replace(sizes, samples=2), 1.0, estimate, True)
+    deadline = budget.Deadline(plan)
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    canned_generator(monkeypatch)
+    lines: list[str] = []
+    discovery = Discovery(plan.apply(requested), run, log=lines.append, deadline=deadline)
+    try:
+        discovery.run_all()
+    finally:
+        discovery.archive.close()
+    assert "budget: iteration 0: 4 samples instead of the plan's 2" in " ".join(lines)
+    with Archive(run.archive) as archive:
+        assert sorted(c.sample_index for c in archive.candidates(0)) == [0, 1, 2, 3]
+    assert len(deadline.spent) == 1 and deadline.spent[0][0] == 4
