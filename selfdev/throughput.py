@@ -14,10 +14,15 @@ if TYPE_CHECKING:
 
 # An evaluation of N problems in one batch costs probe * (fixed + (1 - fixed) * N / probe_n): a batch
 # decodes until its longest answer ends and small batches are bound by reading the weights, so part of
-# its time does not shrink with fewer rows. `measure` fits `fixed` from two probe sizes (a 2-core
-# AVX512 EPYC in bfloat16x2: 27 problems 42 s, 55 problems 66 s, 73% fixed at 8; a 2-core Xeon in
-# float32: 10 problems 40 s, 30 problems 82 s, 53%).
+# its time does not shrink with fewer rows; every batch (backend.batch_size problems) pays it again.
+# `measure` fits `fixed` from two probe sizes (a 2-core AVX512 EPYC in bfloat16x2: 27 problems 42 s,
+# 55 problems 66 s, 73% fixed at 8; a 2-core Xeon in float32: 10 problems 40 s, 30 problems 82 s, 53%).
 FIXED = 0.5  # when only one size was measured
+# The most a measurement may call fixed. 4 and 8 problems resolve the per-problem cost poorly (the longest answer
+# sets a batch's time): on a 2-core AVX512 EPYC without AMX they took 58 and 57 s, read as 95% fixed, and that
+# plan took 34 search-dev and 69 test problems for 66 and 79 s; they took 104 and 224 s (69: two batches of 64
+# and 5). At 75% and per batch the estimates are 103 and 208 s.
+MAX_FIXED = 0.75
 
 
 @dataclass(frozen=True)
@@ -35,11 +40,15 @@ class Throughput:
     # cost that much more than the seed's measured evaluation. The 1.5B coder over the 0.5B seed: 3.1 (its replies
     # took 2.8x the seconds in bench_generator, AVX2).
     generator_scale: float = 1.0
+    batch_size: int | None = None  # problems evaluated together (backend.batch_size); None: any number in one batch
 
     def eval(self, n: float, *, debate: bool = False) -> float:
-        """Estimated seconds to evaluate `n` problems (0 for none)."""
+        """Estimated seconds to evaluate `n` problems (0 for none), a batch at a time."""
         if n <= 0:
             return 0.0
+        if self.batch_size is not None and n > self.batch_size:
+            batches, rest = divmod(n, self.batch_size)
+            return batches * self.eval(self.batch_size, debate=debate) + self.eval(rest, debate=debate)
         probe = self.debate_seconds if debate else self.eval_seconds
         return probe * (self.fixed + (1 - self.fixed) * n / self.problems)
 
@@ -47,7 +56,7 @@ class Throughput:
 def fixed_share(half_seconds: float, full_seconds: float) -> float:
     """The share of the full probe's time that does not shrink with fewer problems, from half and full runs."""
     per_problem_half = full_seconds - half_seconds  # the second half of the problems' own cost
-    return min(0.95, max(0.05, (full_seconds - 2 * per_problem_half) / full_seconds))
+    return min(MAX_FIXED, max(0.05, (full_seconds - 2 * per_problem_half) / full_seconds))
 
 
 def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log: Callable[[str], None] = print) -> Throughput:
@@ -105,7 +114,7 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
         log(f"budget: the generator has {scale:.2f}x the seed's parameters; sampling and DPO are costed so")
     return Throughput(
         len(problems), eval_seconds, debate_seconds, eval_dtype, debate_dtype, torch.backends.cpu.get_cpu_capability(),
-        fixed, scale,
+        fixed, scale, config.backend.batch_size,
     )
 
 
