@@ -222,9 +222,19 @@ def iteration_seconds(config: "DiscoveryConfig", sizes: Sizes, t: Throughput) ->
         replies += failing
         failing *= 1 - EXECUTABLE_RATE
     replies *= sizes.samples * (2 if g.control else 1)
-    sampling = t.eval(replies * SAMPLE_PER_PROBLEM * tokens) * t.generator_scale
+    sampling = sampling_seconds(replies, SAMPLE_PER_PROBLEM * tokens, g.batch_size, t)
     executable = replies * EXECUTABLE_RATE
     return sampling + PHASE_SECONDS + replies * 1.0 + executable * (CANDIDATE_SECONDS + _cascade(sizes.slices, t))
+
+
+def sampling_seconds(replies: float, units_per_reply: float, batch_size: int, t: Throughput) -> float:
+    """Sampling `replies` (each `units_per_reply` evaluated problems' worth of generation), `batch_size` replies
+    at a time (generator.batch_size): every generator batch pays the fixed part once. Not the evaluation's
+    batches (backend.batch_size, 64): 48 replies of 320 tokens are 75 problems' worth, which would be one batch
+    of 64 and a rest, where the generator runs four batches of 12."""
+    whole = replace(t, batch_size=None)  # one generator batch is one evaluation-sized call
+    batches, rest = divmod(replies, batch_size)
+    return (batches * whole.eval(batch_size * units_per_reply) + whole.eval(rest * units_per_reply)) * t.generator_scale
 
 
 def _cascade(slices: list[int], t: Throughput) -> float:

@@ -54,6 +54,19 @@ def test_every_batch_pays_the_fixed_part_again():
     assert dataclasses.replace(t, batch_size=None).eval(69) < 0.8 * t.eval(69)
 
 
+def test_sampling_pays_the_fixed_part_once_per_generator_batch():
+    # The fresh make run's measurement (AVX512 without AMX); on that CPU bench_generator's 48 paper replies of 320
+    # tokens took 488 and 513 s (T 0.8 and 1.0, probing included), four generator batches of 12.
+    t = Throughput(8, 57.0, 57.0, "bfloat16x2", "bfloat16", "AVX512", fixed=0.75, batch_size=64)
+    units = budget.SAMPLE_PER_PROBLEM * 320 / 256
+    one = budget.sampling_seconds(12, units, 12, t)
+    assert budget.sampling_seconds(48, units, 12, t) == pytest.approx(4 * one)
+    assert budget.sampling_seconds(13, units, 12, t) == pytest.approx(one + t.eval(units))
+    # The evaluation's batches of 64 would call 48 replies one batch and a rest: further from what they took.
+    assert t.eval(48 * units) < budget.sampling_seconds(48, units, 12, t) < 488
+    assert budget.sampling_seconds(12, units, 12, dataclasses.replace(t, generator_scale=3.0)) == pytest.approx(3 * one)
+
+
 def test_a_fast_machine_gets_more_problems_a_slow_one_fewer_and_both_fit():
     fast, slow = plan(2), plan(40)
     assert fast.scale > 1 and fast.planned.test > 60 and not any("->" in c and "test" in c and "60 -> " not in c for c in fast.cuts())
