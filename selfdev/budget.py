@@ -27,6 +27,7 @@ from typing import Callable
 from evals.atomic import write_json_atomic
 from selfdev.config import DiscoveryConfig
 from selfdev.generator.sampler import PLAN_TOKENS
+from selfdev.preferences import most_pairs
 from selfdev.scores import detectable_difference
 from selfdev.throughput import Throughput
 
@@ -45,7 +46,13 @@ DEBATE_PER_ANSWER = 1.75
 # cut debate labels fewer examples: with 8 (a fresh make run, 2026-12-03, AVX512 without AMX, a probe 64 s) two
 # SFTs of 1 example took 22 s each, where the recipe's 5.5 probes had estimated 352 s.
 SFT_PROBES_PER_PROBLEM = 5.5 / 24
-DPO_PROBES = 1.5  # one DPO step of the embedded default: 54 s
+# A DPO of the generator: loading it, then its optimizer steps (one pair each, selfdev.config.DPOSettings.steps),
+# in probes scaled by the generator's size. benchmarks/bench_dpo.py, a 2-core AVX512 EPYC with avx512_bf16 and
+# without AMX, the 0.5B seed as generator, the paper prompt's pairs (about 650 tokens a side): a step 62 s in bf16
+# autocast (87 s in float32) where the probe took 55 s, 1.13 probes; the load 0.11. A DPO costed as one constant
+# (1.5 probes, fitted where it trained 6 steps) planned 1.4 min for the 18 steps of 9 pairs, 19 min here.
+DPO_STEP_PROBES = 1.13
+DPO_LOAD_PROBES = 0.11
 SAMPLE_PER_PROBLEM = 1.25  # a 320-token reply costs about one evaluated problem's generation
 # Share of replies that run and are new, so the cascade scores them: an upper bound. At the embedded default
 # (T 0.8) bench_generator saw 3 new functions in 24 replies; most that run copy the prompt's example and reuse
@@ -65,6 +72,7 @@ class Sizes:
     iterations: int
     baselines: dict = field(default_factory=dict)  # method -> parameter -> values
     debate_overrides: dict = field(default_factory=dict)  # laid over the experts' debate config
+    dpo_steps: int | None = None  # at most this many steps per DPO (dpo.max_steps); None: the pairs' epochs
 
 
 @dataclass
@@ -98,6 +106,8 @@ class Plan:
                 )
         if r.samples != p.samples:
             out.append(f"samples per iteration: {r.samples} -> {p.samples}")
+        if r.dpo_steps != p.dpo_steps:
+            out.append(f"DPO steps: at most {p.dpo_steps} a DPO (a random subset of its pairs)")
         if r.iterations != p.iterations:
             out.append(f"iterations: {r.iterations} -> {p.iterations}")
         if r.baselines != p.baselines:
@@ -149,6 +159,7 @@ class Plan:
                 "selection": config.selection.model_copy(update={"problems": p.selection}),
                 "test": config.test.model_copy(update={"limit": p.test}),
                 "generator": config.generator.model_copy(update={"samples_per_iteration": p.samples}),
+                "dpo": config.dpo.model_copy(update={"max_steps": p.dpo_steps}),
                 "baselines": p.baselines,
                 "experts": config.experts.model_copy(update={"debate_overrides": p.debate_overrides}),
             }
@@ -167,6 +178,7 @@ def requested_sizes(config: "DiscoveryConfig", test_size: int) -> Sizes:
         iterations=config.iterations,
         baselines=config.baselines,
         debate_overrides=config.experts.debate_overrides,
+        dpo_steps=config.dpo.max_steps,
     )
 
 
@@ -196,16 +208,31 @@ def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_
         else _experts(config, sizes.debate_overrides, t),
         "baselines": _baselines(sizes.baselines, search, sizes.test, t),
         "references": PHASE_SECONDS + 2 * (CANDIDATE_SECONDS + _cascade(sizes.slices, t)),
-        "iterations": sizes.iterations * iteration_seconds(config, sizes, t)
-        + (sizes.iterations - 1) * dpo_seconds(t),
+        "iterations": sizes.iterations * iteration_seconds(config, sizes, t),
+        "dpo": sum(dpo_seconds(t, dpo_steps(config, sizes, i)) for i in range(sizes.iterations - 1)),
         "selection": PHASE_SECONDS + config.selection.finalists * (CANDIDATE_SECONDS + t.eval(sizes.selection)),
         "test": PHASE_SECONDS + 3 * (CANDIDATE_SECONDS + t.eval(sizes.test)),
     }
 
 
-def dpo_seconds(t: Throughput) -> float:
-    """One DPO between iterations."""
-    return DPO_PROBES * t.eval_seconds * t.generator_scale
+def dpo_seconds(t: Throughput, steps: int) -> float:
+    """A DPO of `steps` optimizer steps."""
+    return (DPO_LOAD_PROBES + steps * DPO_STEP_PROBES) * t.eval_seconds * t.generator_scale
+
+
+def within_dpo_share(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, seconds: float) -> Sizes:
+    """`sizes` with a cap on each DPO's steps (at least 2) such that the run's DPOs take at most `seconds`."""
+    dpos = sizes.iterations - 1
+    if dpos <= 0 or sum(dpo_seconds(t, dpo_steps(config, sizes, i)) for i in range(dpos)) <= seconds:
+        return sizes
+    steps = int((seconds / dpos / (t.eval_seconds * t.generator_scale) - DPO_LOAD_PROBES) / DPO_STEP_PROBES)
+    return replace(sizes, dpo_steps=max(2, min(steps, sizes.dpo_steps or steps)))
+
+
+def dpo_steps(config: "DiscoveryConfig", sizes: Sizes, iteration: int) -> int:
+    """The steps of the DPO after iteration `iteration` at `sizes`: on the most pairs its samples can give."""
+    settings = config.dpo.model_copy(update={"max_steps": sizes.dpo_steps})
+    return settings.steps(most_pairs(sizes.samples, iteration, config.preferences))
 
 
 def iteration_seconds(config: "DiscoveryConfig", sizes: Sizes, t: Throughput) -> float:
@@ -295,6 +322,9 @@ def _cuts(config: "DiscoveryConfig") -> list[tuple[str, Callable[[Sizes], Sizes]
         held_out = {"limit": max(4, debate.evaluation.limit // 2)}
         return replace(s, debate_overrides={**s.debate_overrides, "train": train, "evaluation": held_out})
 
+    def fewer_dpo_steps(s: Sizes) -> Sizes:
+        return replace(s, dpo_steps=max(2, dpo_steps(config, s, 0) // 2))
+
     def fewer_samples(s: Sizes) -> Sizes:
         return replace(s, samples=max(4, s.samples // 2))
 
@@ -302,7 +332,8 @@ def _cuts(config: "DiscoveryConfig") -> list[tuple[str, Callable[[Sizes], Sizes]
         return replace(s, iterations=1)
 
     return [("baselines", one_point), ("experts", fewer_debate_problems), ("experts", fewer_debate_problems),
-            ("samples", fewer_samples), ("iterations", one_iteration)]
+            ("dpo", fewer_dpo_steps), ("dpo", fewer_dpo_steps), ("samples", fewer_samples),
+            ("iterations", one_iteration)]
 
 
 def plan(
@@ -330,7 +361,7 @@ def plan(
             lo, hi = (mid, hi) if total(scaled(base, mid, dev_size=dev_size, test_size=test_size)) <= target else (lo, mid)
         return lo, scaled(base, lo, dev_size=dev_size, test_size=test_size)
 
-    base = requested
+    base = within_dpo_share(config, requested, t, budget.dpo_share * budget.minutes * 60)
     factor, sizes = largest(base)
     for _, cut in _cuts(config):
         if total(sizes) <= target:
@@ -360,17 +391,22 @@ class Deadline:
     def left(self) -> float:
         return self.plan.budget_minutes * 60 - (self.clock() - self.plan.started_at)
 
-    def affords_iteration(self, arms: int = 1) -> bool:
-        """Whether the DPO before another iteration and that iteration at the plan's samples (of `arms` arms) still
-        leave time for selection and test."""
+    def affords_iteration(self, arms: int = 1, dpo_steps: int = 0) -> bool:
+        """Whether the DPO of `dpo_steps` steps before another iteration and that iteration at the plan's samples
+        (of `arms` arms) still leave time for selection and test."""
         e = self.plan.estimate
         iteration = arms * self.plan.planned.samples * self.seconds_per_reply()
-        return self.left() >= dpo_seconds(self.plan.throughput) + iteration + e["selection"] + e["test"]
+        dpo = dpo_seconds(self.plan.throughput, dpo_steps) if dpo_steps else 0.0
+        return self.left() >= dpo + iteration + e["selection"] + e["test"]
 
     def record_iteration(self, replies: int, seconds: float) -> None:
         """An iteration of this run finished: `replies` fresh samples (every arm) took `seconds` in all."""
         if replies > 0:
             self.spent.append((replies, seconds))
+
+    def dpo_estimate(self) -> float:
+        """The plan's seconds for one DPO (the most its pairs may take)."""
+        return self.plan.estimate.get("dpo", 0.0) / max(1, self.plan.planned.iterations - 1)
 
     def seconds_per_reply(self) -> float:
         """Measured over this run's finished iterations, else the plan's estimate."""
@@ -383,7 +419,7 @@ class Deadline:
         left after the later DPOs, selection and test, between the plan's count and the config's."""
         p, e = self.plan.planned, self.plan.estimate
         remaining = max(1, p.iterations - iteration)
-        reserve = e["selection"] + e["test"] + (remaining - 1) * dpo_seconds(self.plan.throughput)
+        reserve = e["selection"] + e["test"] + (remaining - 1) * self.dpo_estimate()
         share = (self.left() - self.margin - reserve) / remaining
         fits = int(share // (arms * self.seconds_per_reply()))
         return max(p.samples, min(self.plan.requested.samples, fits))
@@ -391,5 +427,4 @@ class Deadline:
 
 def iteration_estimate(plan: Plan) -> float:
     """The plan's seconds for one iteration's sampling and scoring (its DPO not included)."""
-    p = plan.planned  # plan.json keeps the iterations' total, their DPOs included
-    return (plan.estimate["iterations"] - (p.iterations - 1) * dpo_seconds(plan.throughput)) / p.iterations
+    return plan.estimate["iterations"] / plan.planned.iterations

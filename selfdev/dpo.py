@@ -96,12 +96,17 @@ def train_dpo(
         args = DPOConfig(
             **settings.trainer_args(scratch, seed=settings.seed, use_cpu=not torch.cuda.is_available()),
             beta=settings.beta,
+            max_steps=settings.max_steps or -1,  # -1: the epochs decide
         )
         trainer = DPOTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config)
         report_progress(trainer, f"DPO {out_dir.parent.name}/{out_dir.name}")
         result = trainer.train()
         log = [row for row in trainer.state.log_history if "loss" in row]
-        metrics = {"train_loss": result.training_loss, "steps": result.global_step, "pairs": len(pairs), **(extra_metrics or {})}
+        metrics = {
+            "train_loss": result.training_loss, "steps": result.global_step, "pairs": len(pairs),
+            "train_seconds": result.metrics.get("train_runtime"),  # the steps alone, without loading the model
+            **(extra_metrics or {}),
+        }
         metrics["log"] = log
         with replacing(out_dir) as tmp:
             trainer.model.save_pretrained(tmp, selected_adapters=["default"])

@@ -24,6 +24,7 @@ what was in flight.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -46,7 +47,7 @@ from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.prompt import ONE_SHOT
 from selfdev.isolated import run_isolated
 from selfdev.merging.baseline_results import read_tuned_baselines
-from selfdev.preferences import select_pairs
+from selfdev.preferences import Preferences, select_pairs
 from selfdev.progress import LoopProgress
 from selfdev.proposing import Proposer
 from selfdev.run_dir import RunDir
@@ -104,14 +105,16 @@ class Discovery:
                 if it == config.iterations - 1:
                     break
                 arms = 2 if config.generator.control else 1  # the next iteration's, if DPO makes an adapter
-                if self.deadline is not None and not self.deadline.affords_iteration(arms):
+                preferences = self.preference_pairs(it)
+                steps = config.dpo.steps(len(preferences.pairs)) if preferences.pairs else 0
+                if self.deadline is not None and not self.deadline.affords_iteration(arms, steps):
                     self.log(
                         f"budget: {self.deadline.left() / 60:.1f} min left, not enough for another iteration before "
                         f"selection and test; stopping after iteration {it}"
                     )
                     archive.set_meta("budget_stopped_after", it)
                     break
-                self.train_generator(it)
+                self.train_generator(it, preferences)
             with phase() as executor:
                 self.select(executor, selection)
                 self.evaluate_test(executor)
@@ -263,27 +266,32 @@ class Discovery:
                 for done in queue.drain():
                     progress.finished(done)
 
-    def train_generator(self, iteration: int) -> None:
+    def preference_pairs(self, iteration: int) -> Preferences:
+        """The pairs the DPO after `iteration` trains on (none when its adapter exists: a resumed run)."""
         if (self.run.adapter(iteration) / "adapter_config.json").is_file():
-            return
+            return Preferences([], 0, 0)
         preferences = select_pairs(self.archive, iteration, self.config.preferences)
         if not preferences.pairs:
             self.log(f"iteration {iteration}: no preference pairs (no score differences); the generator is unchanged")
-            return
+            return preferences
         pairs = fitting_pairs(self.generator_path, preferences.pairs, self.config.dpo.max_length)
         if len(pairs) < len(preferences.pairs):
             self.log(
                 f"iteration {iteration}: {len(preferences.pairs) - len(pairs)} of {len(preferences.pairs)} pairs "
                 f"dropped: their prompt leaves no room for a reply within dpo.max_length {self.config.dpo.max_length}"
             )
+        return replace(preferences, pairs=pairs)
+
+    def train_generator(self, iteration: int, preferences: Preferences) -> None:
+        pairs, settings = preferences.pairs, self.config.dpo
         if not pairs:
             return
         self.log(
-            f"iteration {iteration}: DPO on {len(pairs)} pairs "
+            f"iteration {iteration}: DPO on {len(pairs)} pairs, {settings.steps(len(pairs))} steps "
             f"({preferences.rejected_failures} of {preferences.rejected} rejected replies are failures)"
         )
         metrics = train_dpo(
-            self.generator_path, pairs, self.run.adapter(iteration), self.config.dpo,
+            self.generator_path, pairs, self.run.adapter(iteration), settings,
             self.run.latest_adapter(iteration), extra_metrics=preferences.metrics(),
         )
         self.archive.index(

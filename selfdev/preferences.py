@@ -99,3 +99,11 @@ def select_pairs(archive: Archive, iteration: int, config: PreferenceConfig) -> 
     ]
     used = {p.rejected_id for p in pairs}
     return Preferences(pairs, len(used), sum(c.dev is None for c in rejected if c.id in used))
+
+
+def most_pairs(samples: int, iteration: int, config: PreferenceConfig) -> int:
+    """The pairs `select_pairs` makes at most from an iteration of `samples` main-arm samples: every chosen reply
+    (the iteration's top and the earlier iterations' carried-over best) against every rejected one. What a budget
+    plans a DPO's steps from (selfdev.budget)."""
+    chosen = max(1, math.floor(config.top_fraction * samples)) + config.carry_over * iteration
+    return chosen * max(1, math.floor(config.bottom_fraction * samples))

@@ -99,6 +99,48 @@ def test_plan_round_trip_and_apply(tmp_path):
     assert budget.Plan.load(tmp_path / "missing.json") is None
 
 
+def test_dpo_is_costed_by_the_steps_its_pairs_take():
+    from selfdev.preferences import most_pairs
+
+    c = config(preferences={"top_fraction": 0.25, "bottom_fraction": 0.25, "carry_over": 3}, dpo={"epochs": 2})
+    assert most_pairs(12, 0, c.preferences) == 3 * 3 and most_pairs(12, 1, c.preferences) == (3 + 3) * 3
+    assert most_pairs(2, 0, c.preferences) == 1  # one chosen and one rejected at least
+    sizes = budget.requested_sizes(c, 1000)
+    assert budget.dpo_steps(c, sizes, 0) == 18  # 9 pairs, two epochs, one pair a step
+    t = throughput(40)
+    assert budget.estimate(c, sizes, t, experts_cached=CACHED)["dpo"] == pytest.approx(budget.dpo_seconds(t, 18))
+    assert budget.dpo_seconds(t, 18) == pytest.approx((budget.DPO_LOAD_PROBES + 18 * budget.DPO_STEP_PROBES) * 40)
+    # Twice the samples, four times the pairs; a cap on the steps (dpo.max_steps) bounds them.
+    assert budget.dpo_steps(c, dataclasses.replace(sizes, samples=24), 0) == 72
+    assert budget.dpo_steps(c, dataclasses.replace(sizes, dpo_steps=5), 0) == 5
+    assert c.dpo.steps(9) == 18 and c.dpo.model_copy(update={"max_steps": 4}).steps(9) == 4
+    assert c.dpo.model_copy(update={"epochs": 1.5}).steps(3) == 5  # the trainer rounds a part epoch up
+
+
+def test_the_plan_caps_dpo_steps_to_their_share_of_the_budget_and_before_it_cuts_samples():
+    c = config(preferences={"top_fraction": 0.25, "bottom_fraction": 0.25}, dpo={"epochs": 2})
+    # 18 steps at 40 s a probe would take 13.6 min of 55: the cap (15%, 8.25 min) leaves 10.
+    p = budget.plan(c, throughput(40), dev_size=100, test_size=1000, experts_cached=CACHED)
+    assert p.planned.samples == 12 and p.planned.dpo_steps == 10 and p.estimate["dpo"] <= 0.15 * 55 * 60
+    assert "DPO steps: at most 10 a DPO (a random subset of its pairs)" in p.cuts()
+    assert p.apply(c).dpo.max_steps == 10 and p.total_seconds <= 0.9 * 55 * 60
+    # Where even the smallest problem counts do not fit, fewer steps come before fewer samples.
+    slow = budget.plan(c, throughput(65), dev_size=100, test_size=1000, experts_cached=CACHED)
+    assert slow.planned.samples == 12 and slow.planned.dpo_steps < 10
+    # A run whose DPOs fit their share keeps its steps.
+    small = config(dpo={"epochs": 2})  # the paper's fractions: 1 pair of 12 samples
+    assert budget.plan(small, throughput(40), dev_size=100, test_size=1000, experts_cached=CACHED).planned.dpo_steps is None
+
+
+def test_deadline_stops_an_iteration_whose_dpo_would_crowd_out_selection_and_test():
+    p = plan(40)
+    now = [p.started_at]
+    deadline = budget.Deadline(p, clock=lambda: now[0])
+    spare = 55 * 60 - (p.estimate["selection"] + p.estimate["test"] + budget.iteration_estimate(p))
+    fits = max(k for k in range(1, 1000) if budget.dpo_seconds(p.throughput, k) <= spare)
+    assert deadline.affords_iteration(dpo_steps=fits) and not deadline.affords_iteration(dpo_steps=fits + 1)
+
+
 def test_deadline_stops_an_iteration_that_would_crowd_out_selection_and_test():
     p = plan(40)
     now = [p.started_at]
@@ -140,7 +182,7 @@ def test_the_time_left_is_shared_with_the_later_iterations_and_their_dpo():
     deadline = budget.Deadline(p, clock=lambda: now[0])
     deadline.record_iteration(4, 40.0)  # 10 s a sample
     fixed = p.estimate["selection"] + p.estimate["test"]
-    now[0] = p.started_at + 55 * 60 - (fixed + budget.dpo_seconds(p.throughput) + 2 * 10.0 * 8)
+    now[0] = p.started_at + 55 * 60 - (fixed + deadline.dpo_estimate() + 2 * 10.0 * 8 + 1)  # 1 s: rounding
     assert deadline.samples_for(0) == 8  # two iterations of 8 and the DPO between them
     assert deadline.samples_for(1) == 12  # the last iteration: all of it, capped at the config's
 
@@ -208,7 +250,8 @@ def test_a_larger_generator_costs_sampling_and_dpo_by_its_size(tiny_model_dir):
     assert big["experts"] == base["experts"] and big["test"] == base["test"]  # the seed's own work is unchanged
     sampling = budget.iteration_seconds(c, sizes, larger) - budget.iteration_seconds(c, sizes, same)
     assert sampling == pytest.approx(2 * same.eval(12 * budget.SAMPLE_PER_PROBLEM * 384 / 256))
-    assert big["iterations"] - base["iterations"] == pytest.approx(2 * sampling + 2 * budget.DPO_PROBES * 40)
+    assert big["iterations"] - base["iterations"] == pytest.approx(2 * sampling)
+    assert big["dpo"] == pytest.approx(3 * base["dpo"]) and base["dpo"] > 0
     assert budget.plan(c, larger, dev_size=100, test_size=1000, experts_cached=CACHED).scale < plan(40).scale
     # Counted from the safetensors headers: embeddings, layers and norms of the tiny model.
     from transformers import AutoModelForCausalLM

@@ -17,6 +17,10 @@ class BudgetConfig(BaseModel):
     probe_problems: int = Field(8, ge=2, description="search-dev problems the seed evaluates to measure the machine")
     min_scale: float = Field(0.25, gt=0, description="problem counts are never cut below this share of the config's")
     max_scale: float = Field(2.0, ge=1, description="nor raised above this share (a fast machine gets more problems)")
+    dpo_share: float = Field(
+        0.15, gt=0, le=1, description="the DPOs take at most this share of the budget: steps beyond it (dpo.max_steps) "
+        "are cut before problems are, as the scores' intervals are what every decision rests on",
+    )
 
 
 class SelectionConfig(BaseModel):

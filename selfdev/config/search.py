@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -156,3 +157,13 @@ class DPOSettings(TrainingSettings):
     learning_rate: float = Field(default=1e-6, gt=0, description="peak learning rate (paper: 1e-6)")
     beta: float = Field(default=0.01, gt=0, description="DPO's KL weight (paper: 0.01)")
     seed: int = Field(0, description="trainer seed")
+    max_steps: int | None = Field(
+        default=None, ge=1, description="at most this many optimizer steps per DPO (a random subset of the pairs "
+        "when it is fewer than their epochs); a budget plan sets it where the DPO would not fit (selfdev.budget)",
+    )
+
+    def steps(self, pairs: int) -> int:
+        """Optimizer steps a DPO on `pairs` pairs takes."""
+        per_epoch = math.ceil(pairs / (self.batch_size * self.gradient_accumulation))
+        full = math.ceil(per_epoch * self.epochs)
+        return full if self.max_steps is None else min(full, self.max_steps)
