@@ -210,7 +210,8 @@ def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_
         "references": PHASE_SECONDS + 2 * (CANDIDATE_SECONDS + _cascade(sizes.slices, t)),
         "iterations": sizes.iterations * iteration_seconds(config, sizes, t),
         "dpo": sum(dpo_seconds(t, dpo_steps(config, sizes, i)) for i in range(sizes.iterations - 1)),
-        "selection": PHASE_SECONDS + config.selection.finalists * (CANDIDATE_SECONDS + t.eval(sizes.selection)),
+        # The finalists and the unmerged seed, the floor a pick must reach (scores.pick).
+        "selection": PHASE_SECONDS + (config.selection.finalists + 1) * (CANDIDATE_SECONDS + t.eval(sizes.selection)),
         "test": PHASE_SECONDS + 3 * (CANDIDATE_SECONDS + t.eval(sizes.test)),
     }
 
@@ -403,6 +404,14 @@ class Deadline:
         """An iteration of this run finished: `replies` fresh samples (every arm) took `seconds` in all."""
         if replies > 0:
             self.spent.append((replies, seconds))
+
+    def dpo_steps_that_fit(self, arms: int = 1) -> int:
+        """The most DPO steps that still leave time for another iteration (of `arms` arms), selection and test; 0:
+        none does. A run whose deadline raised its samples over the plan's can have more pairs than the plan capped."""
+        e = self.plan.estimate
+        spare = self.left() - arms * self.plan.planned.samples * self.seconds_per_reply() - e["selection"] - e["test"]
+        unit = self.plan.throughput.eval_seconds * self.plan.throughput.generator_scale
+        return max(0, math.floor((spare / unit - DPO_LOAD_PROBES) / DPO_STEP_PROBES))
 
     def dpo_estimate(self) -> float:
         """The plan's seconds for one DPO (the most its pairs may take)."""

@@ -107,6 +107,9 @@ class Discovery:
                 arms = 2 if config.generator.control else 1  # the next iteration's, if DPO makes an adapter
                 preferences = self.preference_pairs(it)
                 steps = config.dpo.steps(len(preferences.pairs)) if preferences.pairs else 0
+                if self.deadline is not None and steps > (fit := self.deadline.dpo_steps_that_fit(arms)):
+                    self.log(f"budget: iteration {it}: DPO of {fit} steps instead of {steps}, what the time left affords")
+                    steps = fit
                 if self.deadline is not None and not self.deadline.affords_iteration(arms, steps):
                     self.log(
                         f"budget: {self.deadline.left() / 60:.1f} min left, not enough for another iteration before "
@@ -114,7 +117,7 @@ class Discovery:
                     )
                     archive.set_meta("budget_stopped_after", it)
                     break
-                self.train_generator(it, preferences)
+                self.train_generator(it, preferences, steps)
             with phase() as executor:
                 self.select(executor, selection)
                 self.evaluate_test(executor)
@@ -282,12 +285,14 @@ class Discovery:
             )
         return replace(preferences, pairs=pairs)
 
-    def train_generator(self, iteration: int, preferences: Preferences) -> None:
-        pairs, settings = preferences.pairs, self.config.dpo
-        if not pairs:
+    def train_generator(self, iteration: int, preferences: Preferences, steps: int) -> None:
+        """DPO on `preferences` for `steps` optimizer steps (at most: a random subset of the pairs when fewer than
+        their epochs take)."""
+        pairs, settings = preferences.pairs, self.config.dpo.model_copy(update={"max_steps": steps or None})
+        if not pairs or not steps:
             return
         self.log(
-            f"iteration {iteration}: DPO on {len(pairs)} pairs, {settings.steps(len(pairs))} steps "
+            f"iteration {iteration}: DPO on {len(pairs)} pairs, {steps} steps "
             f"({preferences.rejected_failures} of {preferences.rejected} rejected replies are failures)"
         )
         metrics = train_dpo(
@@ -301,13 +306,24 @@ class Discovery:
         self.log(f"iteration {iteration}: DPO loss {metrics['train_loss']:.4f} over {metrics['steps']} steps")
 
     def select(self, executor: Executor, selection: list[Example]) -> None:
-        """Re-score the search's finalists on selection-dev, problems the search never used, and pick one."""
+        """Re-score the search's finalists and the unmerged seed on selection-dev, problems the search never used,
+        and pick one: the best finalist, unless the seed scored more than it there (`scores.pick`'s floor)."""
         self.archive.set_meta("selection_split", self.task.split_info(selection).to_dict())
         finalists = self.archive.top(self.config.selection.finalists)
-        self.score_held_out(executor, "selection", selection, [c for c in finalists if c.selection is None])
-        selected = scores.pick(self.archive.get(c.id) for c in finalists)
+        seed = [r for r in self.archive.references() if r.name == "seed"][:1] if finalists else []
+        self.score_held_out(executor, "selection", selection, [c for c in finalists + seed if c.selection is None])
+        finalists, seed = ([self.archive.get(c.id) for c in group] for group in (finalists, seed))
+        selected = scores.pick(finalists, floor=seed[0] if seed else None)
         self.archive.set_meta("selected", None if selected is None else selected.id)
-        if selected is None:
+        best = scores.pick(finalists)
+        below = selected is None and best is not None
+        self.archive.set_meta("selected_below_seed", best.id if below else None)  # the report's note says why
+        if below:
+            self.log(
+                f"selection: the best finalist #{best.id} ({best.selection.describe()}) scored below the unmerged seed "
+                f"({seed[0].selection.describe()}) on selection-dev; nothing goes to test"
+            )
+        elif selected is None:
             self.log("selection: no algorithm was scored on the selection slice; nothing goes to test")
         else:
             self.log(f"selected #{selected.id}: selection {selected.selection.describe()}, search {selected.dev.describe()}")

@@ -226,10 +226,17 @@ class Finalist(Ranked, Protocol):
 F = TypeVar("F", bound=Finalist)
 
 
-def pick(finalists: Iterable[F]) -> F | None:
-    """The selected algorithm: best on the selection slice, ties to the better search rank."""
+def pick(finalists: Iterable[F], floor: Finalist | None = None) -> F | None:
+    """The selected algorithm: best on the selection slice, ties to the better search rank. None when `floor` (the
+    unmerged seed, scored on the same problems) scored more than that best: a merge below not merging is no find,
+    and testing it would spend the test on a model the run already knows is worse (a 1.5B-generator run selected
+    and tested a merge that answered 0 of 23 selection problems against the seed's 2 of 23 on search-dev)."""
     scored = [c for c in finalists if c.selection is not None]
-    return min(scored, key=lambda c: (-c.selection.accuracy, rank_key(c)), default=None)
+    best = min(scored, key=lambda c: (-c.selection.accuracy, rank_key(c)), default=None)
+    if best is not None and floor is not None and floor.selection is not None:
+        if floor.selection.on(best.selection.ids).accuracy > best.selection.accuracy:
+            return None
+    return best
 
 
 # -- summaries of many candidates ----------------------------------------------------------

@@ -139,6 +139,10 @@ def test_deadline_stops_an_iteration_whose_dpo_would_crowd_out_selection_and_tes
     spare = 55 * 60 - (p.estimate["selection"] + p.estimate["test"] + budget.iteration_estimate(p))
     fits = max(k for k in range(1, 1000) if budget.dpo_seconds(p.throughput, k) <= spare)
     assert deadline.affords_iteration(dpo_steps=fits) and not deadline.affords_iteration(dpo_steps=fits + 1)
+    # More pairs than the plan capped (the deadline raised the samples) get the steps that fit, not a skipped DPO.
+    assert deadline.dpo_steps_that_fit() == fits and deadline.dpo_steps_that_fit(arms=2) < fits
+    now[0] += 55 * 60
+    assert deadline.dpo_steps_that_fit() == 0
 
 
 def test_deadline_stops_an_iteration_that_would_crowd_out_selection_and_test():

@@ -95,6 +95,9 @@ def test_two_iterations_with_dpo_then_test(tmp_path, tiny_model_dir, tiny_expert
         assert all(c.selection is not None and c.selection.n == 2 for c in finalists)
         selected = archive.meta("selected")
         assert selected in {c.id for c in finalists}
+        # The unmerged seed was scored on the same selection problems: the floor a pick must reach.
+        seed = next(r for r in archive.references() if r.name == "seed")
+        assert seed.selection is not None and seed.selection.ids == finalists[0].selection.ids
         tested = [c for c in archive.candidates(kind=None) if c.test is not None]
         baselines = archive.baselines()
         assert [b.name for b in baselines] == ["task_arithmetic"] and baselines[0].dev.n == 4

@@ -147,6 +147,20 @@ def test_too_small_to_conclude_is_said(tmp_path: Path):
     assert any("No model differs significantly" in n for n in s.notes)
 
 
+def test_a_pick_below_the_seed_is_said_and_not_tested(tmp_path: Path):
+    with Archive(tmp_path / "archive.sqlite") as archive:
+        archive.add(CandidateRecord(-1, 0, "ok", kind="reference", name="seed", dev=ev(0.2, 10), selection=ev(0.2, 10, 10),
+                                    test=ev(0.2, 30)))
+        best = archive.add(CandidateRecord(0, 0, "ok", code=CODE, dev=ev(0.1, 10), selection=ev(0.0, 10, 10)))
+        archive.set_meta("selected", None)
+        archive.set_meta("selected_below_seed", best)
+        archive.set_meta("finished", True)
+    s = collect(tmp_path)
+    assert s.selected is None and [r.name for r in s.test] == ["seed"]
+    assert f"No algorithm was selected: the best finalist (#{best}) scored below the unmerged seed on selection-dev, " \
+        "so none was tested." in s.notes
+
+
 def test_old_archive_is_refused_clearly(tmp_path: Path):
     import sqlite3
 

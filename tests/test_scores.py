@@ -106,6 +106,11 @@ def test_pick_by_selection_then_search_rank():
     c = C(3, ev("1" * 9 + "0" * 21), selection=ev("1" * 8 + "0" * 22, 30))
     assert scores.pick([a, b, c]) is b
     assert scores.pick([C(5, ev("1"))]) is None
+    # The unmerged seed on the same selection problems is the floor: the best must reach it (a tie does).
+    above = C(6, ev("1"), selection=ev("1" * 9 + "0" * 21, 30))
+    level = C(7, ev("1"), selection=ev("1" * 8 + "0" * 22, 30))
+    assert scores.pick([a, b, c], floor=above) is None
+    assert scores.pick([a, b, c], floor=level) is b and scores.pick([a, b, c], floor=C(8, ev("1"))) is b
 
 
 def test_estimates():

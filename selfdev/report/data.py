@@ -284,11 +284,16 @@ def _test_rows(rows: list[ScoredRow]) -> list[TestRow]:
     return out
 
 
-def _notes(summary_test: list[TestRow], selected: int | None, finished: bool) -> list[str]:
+def _notes(summary_test: list[TestRow], selected: int | None, finished: bool, below_seed: int | None = None) -> list[str]:
     notes = []
     if not finished:
         notes.append("The run has not finished: the selection and test sections may be missing or partial.")
-    if selected is None and finished:
+    if selected is None and finished and below_seed is not None:
+        notes.append(
+            f"No algorithm was selected: the best finalist (#{below_seed}) scored below the unmerged seed on "
+            "selection-dev, so none was tested."
+        )
+    elif selected is None and finished:
         notes.append("No algorithm was selected (none was scored on the selection slice), so none was tested.")
     if summary_test:
         n = min(r.test.n for r in summary_test)
@@ -307,11 +312,12 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
     run = RunDir(Path(run_dir))
     config, config_notes = _read_config(run.config)
     everything: list[CandidateRecord] = []
-    selected, finished, experts, expert_notes = None, False, [], []
+    selected, below_seed, finished, experts, expert_notes = None, None, False, [], []
     if run.archive.is_file():  # opening an Archive would create an empty database in the run folder
         with Archive(run.archive) as archive:
             everything = archive.candidates(kind=None)
             selected, finished = archive.meta("selected"), bool(archive.meta("finished", False))
+            below_seed = archive.meta("selected_below_seed")
             geometry = archive.meta(GEOMETRY_KEY)
             experts = expert_rows(geometry, archive.meta(HELD_OUT_KEY))
             # Warnings a reader needs before any merge score: experts that barely moved or moved alike.
@@ -350,7 +356,7 @@ def collect(run_dir: Path, top_k: int = 10) -> RunSummary:
         top=top,
         selected=selected,
         test=test,
-        notes=config_notes + budget_notes + expert_notes + _notes(test, selected, finished),
+        notes=config_notes + budget_notes + expert_notes + _notes(test, selected, finished, below_seed),
         scores_by_iteration={i: [c.dev.prefix(slices[0]).accuracy for c in measured if c.iteration == i] for i in iterations},
         evaluation_order=[(e.accuracy, *e.interval()) for e in first],
         experts=experts,
