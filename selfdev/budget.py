@@ -106,7 +106,7 @@ class Plan:
                 )
         if r.samples != p.samples:
             out.append(f"samples per iteration: {r.samples} -> {p.samples}")
-        if r.dpo_steps != p.dpo_steps:
+        if r.dpo_steps != p.dpo_steps and p.iterations > 1:  # one iteration has no DPO to cap
             out.append(f"DPO steps: at most {p.dpo_steps} a DPO (a random subset of its pairs)")
         if r.iterations != p.iterations:
             out.append(f"iterations: {r.iterations} -> {p.iterations}")

@@ -85,6 +85,7 @@ def test_when_nothing_fits_cuts_come_in_order_and_are_said():
     assert p.scale == pytest.approx(0.25)
     assert "baselines' grid: 4 -> 2 points" in cuts and p.planned.baselines["task_arithmetic"] == {"weight": [0.4]}
     assert p.planned.samples < 12 and p.planned.iterations == 1
+    assert not any(c.startswith("DPO steps") for c in p.cuts())  # one iteration: no DPO to cap
     assert any(line.startswith("estimate:") for line in p.describe())
 
 
