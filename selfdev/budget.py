@@ -48,9 +48,12 @@ DEBATE_PER_ANSWER = 1.75
 SFT_PROBES_PER_PROBLEM = 5.5 / 24
 # A DPO of the generator: loading it, then its optimizer steps (one pair each, selfdev.config.DPOSettings.steps),
 # in probes scaled by the generator's size. benchmarks/bench_dpo.py, a 2-core AVX512 EPYC with avx512_bf16 and
-# without AMX, the 0.5B seed as generator, the paper prompt's pairs (about 650 tokens a side): a step 62 s in bf16
-# autocast (87 s in float32) where the probe took 55 s, 1.13 probes; the load 0.11. A DPO costed as one constant
-# (1.5 probes, fitted where it trained 6 steps) planned 1.4 min for the 18 steps of 9 pairs, 19 min here.
+# without AMX, the 0.5B seed as generator, the paper prompt's pairs (724 prompt tokens, replies of 71-196): a step 62 s in bf16
+# autocast (87 s in float32) where the probe took 55 s, 1.13 probes; the load 0.11 (the 1.5B coder, 2.82x the
+# parameters: 141 s, 1.02 probes once scaled). A DPO costed as one constant
+# (1.5 probes, fitted where it trained 6 steps) planned 1.4 min for the 18 steps of 9 pairs, 19 min here. Not yet
+# measured with AMX, where that constant's fit (6 steps in 54 s) suggests about 0.25 probes a step: such a machine
+# is planned with DPO time to spare, which the deadline hands to the next iteration's samples.
 DPO_STEP_PROBES = 1.13
 DPO_LOAD_PROBES = 0.11
 SAMPLE_PER_PROBLEM = 1.25  # a 320-token reply costs about one evaluated problem's generation
