@@ -27,6 +27,7 @@ from typing import Callable
 from evals.atomic import write_json_atomic
 from selfdev.config import DiscoveryConfig
 from selfdev.generator.sampler import PLAN_TOKENS
+from selfdev.merging.baseline_results import GridWork
 from selfdev.preferences import most_pairs
 from selfdev.scores import detectable_difference
 from selfdev.throughput import Throughput
@@ -154,22 +155,26 @@ class Plan:
 
     def apply(self, config: "DiscoveryConfig") -> "DiscoveryConfig":
         """`config` with the planned sizes."""
-        p = self.planned
-        return config.model_copy(
-            update={
-                "iterations": p.iterations,
-                "cascade": config.cascade.model_copy(update={"slices": list(p.slices)}),
-                "selection": config.selection.model_copy(update={"problems": p.selection}),
-                "test": config.test.model_copy(update={"limit": p.test}),
-                "generator": config.generator.model_copy(update={"samples_per_iteration": p.samples}),
-                "dpo": config.dpo.model_copy(update={"max_steps": p.dpo_steps}),
-                "baselines": p.baselines,
-                "experts": config.experts.model_copy(update={"debate_overrides": p.debate_overrides}),
-            }
-        )
+        return sized(config, self.planned)
 
 
 # -- estimating -------------------------------------------------------------------------------
+
+
+def sized(config: "DiscoveryConfig", p: Sizes) -> "DiscoveryConfig":
+    """`config` with the sizes `p`."""
+    return config.model_copy(
+        update={
+            "iterations": p.iterations,
+            "cascade": config.cascade.model_copy(update={"slices": list(p.slices)}),
+            "selection": config.selection.model_copy(update={"problems": p.selection}),
+            "test": config.test.model_copy(update={"limit": p.test}),
+            "generator": config.generator.model_copy(update={"samples_per_iteration": p.samples}),
+            "dpo": config.dpo.model_copy(update={"max_steps": p.dpo_steps}),
+            "baselines": p.baselines,
+            "experts": config.experts.model_copy(update={"debate_overrides": p.debate_overrides}),
+        }
+    )
 
 
 def requested_sizes(config: "DiscoveryConfig", test_size: int) -> Sizes:
@@ -201,15 +206,24 @@ def scaled(sizes: Sizes, factor: float, *, dev_size: int, test_size: int) -> Siz
 
 # Whether the experts that a debate config with these overrides trains are built already.
 ExpertsCached = Callable[[dict], bool]
+# What the baselines stage at these sizes still has to evaluate, the rest being in the shared folder's log.
+BaselinesWork = Callable[[Sizes], GridWork]
 
 
-def estimate(config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_cached: ExpertsCached) -> dict[str, float]:
+def all_baselines(sizes: Sizes) -> GridWork:
+    """Nothing of the baselines' grid is in a log: every point is evaluated."""
+    return GridWork.everything(sizes.baselines, sizes.slices[-1], sizes.test)
+
+
+def estimate(
+    config: "DiscoveryConfig", sizes: Sizes, t: Throughput, *, experts_cached: ExpertsCached,
+    baselines_work: BaselinesWork = all_baselines,
+) -> dict[str, float]:
     """Seconds per stage of a run of `config` at `sizes` on a machine with throughput `t`."""
-    search = sizes.slices[-1]
     return {
         "experts": EXPERT_LOAD_SECONDS if experts_cached(sizes.debate_overrides)
         else _experts(config, sizes.debate_overrides, t),
-        "baselines": _baselines(sizes.baselines, search, sizes.test, t),
+        "baselines": _baselines(baselines_work(sizes), t),
         "references": PHASE_SECONDS + 2 * (CANDIDATE_SECONDS + _cascade(sizes.slices, t)),
         "iterations": sizes.iterations * iteration_seconds(config, sizes, t),
         "dpo": sum(dpo_seconds(t, dpo_steps(config, sizes, i)) for i in range(sizes.iterations - 1)),
@@ -277,15 +291,13 @@ def _points(baselines: dict) -> int:
     return sum(math.prod(len(v) for v in grid.values()) if grid else 1 for grid in baselines.values())
 
 
-def _baselines(baselines: dict, search: int, test: int, t: Throughput) -> float:
-    if not baselines:
+def _baselines(work: GridWork, t: Throughput) -> float:
+    """Every grid point with problems to evaluate is merged and scored on them; so is each method's tuned point on
+    test (the run's seed reference stands for the unmerged row). Nothing to evaluate: no model is loaded."""
+    evaluations = [(m, n) for m, n in work.dev if n > 0] + [(m, n) for m, n in work.test.items() if n > 0]
+    if not evaluations:
         return 0.0
-    points, merges = 0, 0.0  # every grid point (the run's seed reference stands for the unmerged row)
-    for method, grid in baselines.items():
-        count = math.prod(len(v) for v in grid.values()) if grid else 1
-        points += count
-        merges += (count + 1) * SLOW_MERGES.get(method, MERGE_SECONDS)  # the tuned point is merged again for test
-    return PHASE_SECONDS + merges + points * t.eval(search) + len(baselines) * t.eval(test)
+    return PHASE_SECONDS + sum(SLOW_MERGES.get(m, MERGE_SECONDS) + t.eval(n) for m, n in evaluations)
 
 
 def _experts(config: "DiscoveryConfig", overrides: dict, t: Throughput) -> float:
@@ -341,20 +353,22 @@ def _cuts(config: "DiscoveryConfig") -> list[tuple[str, Callable[[Sizes], Sizes]
 
 
 def plan(
-    config: "DiscoveryConfig", t: Throughput, *, dev_size: int, test_size: int, experts_cached: ExpertsCached
+    config: "DiscoveryConfig", t: Throughput, *, dev_size: int, test_size: int, experts_cached: ExpertsCached,
+    baselines_work: BaselinesWork = all_baselines,
 ) -> Plan:
     """The largest scale of the problem counts (within min/max_scale) whose estimate fits `fill` of the budget.
 
     When even the smallest does not fit, `_cuts` are made one after another until it does (or none is left).
     Whether the experts are built is asked of every cut's training settings: a run after one that cut its
-    experts finds them cached at the cut settings and spends the time on discovery instead.
+    experts finds them cached at the cut settings and spends the time on discovery instead. So is what of the
+    baselines' grid is in the shared log: a second run evaluates only the problems its larger slices add.
     """
     budget = config.budget
     requested = requested_sizes(config, test_size)
     target = budget.fill * budget.minutes * 60
 
     def total(sizes: Sizes) -> float:
-        return sum(estimate(config, sizes, t, experts_cached=experts_cached).values())
+        return sum(estimate(config, sizes, t, experts_cached=experts_cached, baselines_work=baselines_work).values())
 
     def largest(base: Sizes) -> tuple[float, Sizes]:
         lo, hi = budget.min_scale, budget.max_scale
@@ -372,8 +386,8 @@ def plan(
             break
         base = cut(base)
         factor, sizes = largest(base)
-    return Plan(budget.minutes, t, requested, sizes, factor, estimate(config, sizes, t, experts_cached=experts_cached),
-                experts_cached(sizes.debate_overrides))
+    final = estimate(config, sizes, t, experts_cached=experts_cached, baselines_work=baselines_work)
+    return Plan(budget.minutes, t, requested, sizes, factor, final, experts_cached(sizes.debate_overrides))
 
 
 @dataclass

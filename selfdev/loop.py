@@ -23,6 +23,7 @@ what was in flight.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from functools import partial
@@ -46,7 +47,7 @@ from selfdev.experts_source import ExpertsSource, resolve_experts
 from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.prompt import ONE_SHOT
 from selfdev.isolated import run_isolated
-from selfdev.merging.baseline_results import read_tuned_baselines
+from selfdev.merging.baseline_results import GridWork, read_tuned_baselines
 from selfdev.preferences import Preferences, select_pairs
 from selfdev.progress import LoopProgress
 from selfdev.proposing import Proposer
@@ -144,25 +145,10 @@ class Discovery:
         if not self.config.baselines:
             return
         from selfdev.merging.baselines import run_baselines
-        from selfdev.config import BaselinesConfig
 
-        self.log("baselines: tuning mergekit methods on the first dev slice (cached across runs)")
+        self.log("baselines: tuning mergekit methods on the search-dev problems (cached across runs, problem by problem)")
         run_isolated(
-            run_baselines,
-            BaselinesConfig(
-                seed=self.seed_path,
-                experts=ExpertsSource(models=experts),
-                filter=self.config.filter,
-                task=self.config.task,
-                dev_limit=self.config.cascade.slices[-1],  # the search-dev problems discovery uses
-                test_limit=self.config.test.limit,
-                data_dir=str(self.data_dir) if self.data_dir else None,
-                output=self.run.baselines,
-                random_seed=self.config.random_seed,
-                backend=self.config.backend,
-                methods=self.config.baselines,
-                include_seed=False,  # the run's seed reference is the same model on the same problems
-            ),
+            run_baselines, baselines_config(self.config, self.seed_path, experts, self.data_dir, self.run.baselines),
             log=self.log,
         )
         self.archive.index("baselines", self.run.relative(self.run.baselines), methods=sorted(self.config.baselines))
@@ -350,6 +336,45 @@ class Discovery:
                 advance(1)
 
 
+def baselines_config(config: DiscoveryConfig, seed: str, experts: list[str], data_dir: Path | None, output: Path):
+    """The `selfdev baselines` run that a discovery run of `config` makes over its `experts`."""
+    from selfdev.config import BaselinesConfig
+
+    return BaselinesConfig(
+        seed=seed,
+        experts=ExpertsSource(models=experts),
+        filter=config.filter,
+        task=config.task,
+        dev_limit=config.cascade.slices[-1],  # the search-dev problems discovery uses
+        test_limit=config.test.limit,
+        data_dir=str(data_dir) if data_dir else None,
+        output=output,
+        random_seed=config.random_seed,
+        backend=config.backend,
+        methods=config.baselines,
+        include_seed=False,  # the run's seed reference is the same model on the same problems
+    )
+
+
+def baselines_work(config: DiscoveryConfig, output: Path, data_dir: Path | None) -> budget.BaselinesWork:
+    """What the baselines stage of `config` at given sizes would still evaluate, from the log in `output`: the
+    plan costs only that. Everything where the experts are not built yet (their folders are not known)."""
+    from selfdev.merging.baselines import pending
+
+    seed, known = str(resolve_model(config.seed)), {}
+
+    def work(sizes: budget.Sizes) -> GridWork:
+        experts = throughput.expert_folders(config, sizes.debate_overrides)
+        if experts is None or not sizes.baselines or not (output / "results.jsonl").is_file():
+            return budget.all_baselines(sizes)
+        key = json.dumps([sizes.slices[-1], sizes.test, sizes.baselines, experts], sort_keys=True)
+        if key not in known:  # the plan's bisection asks for the same sizes many times
+            known[key] = pending(baselines_config(budget.sized(config, sizes), seed, experts, data_dir, output))
+        return known[key]
+
+    return work
+
+
 def discover(config: DiscoveryConfig, out: Path, *, resume: bool = False, data_dir: Path | None = None, log: Log = print) -> RunDir:
     # Paths are recorded absolute, so a resume or the report finds them from anywhere.
     if config.shared_dir is not None:
@@ -394,6 +419,7 @@ def _keep_to_budget(
         plan = budget.plan(
             config, measured, dev_size=sizes["dev"], test_size=sizes["test"],
             experts_cached=partial(throughput.experts_cached, config),
+            baselines_work=baselines_work(config, run.baselines, resolve_data_dir(config.data_dir) or data_dir),
         )
         plan.started_at = started
         plan.save(run.plan)

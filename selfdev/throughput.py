@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from seeds import resolve_model
 from selfdev.errors import UserError
 
 if TYPE_CHECKING:
@@ -108,8 +109,6 @@ def measure(config: "DiscoveryConfig", seed: str, data_dir: Path | None, *, log:
         log(f"budget: {len(problems)} problems took {debate_seconds:.0f} s in {debate_dtype} (the debate)")
     scale = 1.0
     if config.generator.model is not None:
-        from seeds import resolve_model
-
         scale = parameters(resolve_model(config.generator.model)) / parameters(seed)
         log(f"budget: the generator has {scale:.2f}x the seed's parameters; sampling and DPO are costed so")
     return Throughput(
@@ -163,3 +162,16 @@ def experts_cached(config: "DiscoveryConfig", overrides: dict) -> bool:
 
     debate = load_debate_config(config.experts.debate, overrides)
     return (default_out_dir(debate) / "experts.json").is_file()
+
+
+def expert_folders(config: "DiscoveryConfig", overrides: dict) -> list[str] | None:
+    """The folders the run's experts stage would hand on, where they are known without building anything: given
+    as models, or debate experts already built with `overrides`. None otherwise."""
+    if config.experts.models:
+        return [resolve_model(m) for m in config.experts.models]
+    if config.experts.debate is None or not experts_cached(config, overrides):
+        return None
+    from seeds.debate import ExpertsManifest, default_out_dir, load_debate_config
+
+    debate = load_debate_config(config.experts.debate, overrides)
+    return ExpertsManifest.load(default_out_dir(debate) / "experts.json").experts

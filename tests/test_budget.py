@@ -9,6 +9,7 @@ import pytest
 
 from selfdev import budget
 from selfdev.config import DiscoveryConfig
+from selfdev.merging.baseline_results import GridWork
 from selfdev.throughput import Throughput
 
 
@@ -304,3 +305,22 @@ def test_the_experts_finetuning_time_scales_with_the_debates_training_problems()
     full, fewer = (budget._experts(c, o, t) - budget.EXPERT_LOAD_SECONDS for o in ({}, cut))
     assert full == pytest.approx(5.5 * 40.0) and fewer == pytest.approx(full / 3)
     assert budget._experts(config(), {}, t) == budget.EXPERT_LOAD_SECONDS  # named experts are only loaded
+
+
+def test_baselines_in_the_shared_log_cost_only_the_problems_they_lack():
+    c, t = config(), throughput(60)
+    sizes = budget.requested_sizes(c, 1000)
+    full = budget.estimate(c, sizes, t, experts_cached=CACHED)["baselines"]
+    # Every point costs its merge and its search-dev problems, each method's tuned point its test problems.
+    everything = budget.all_baselines(sizes)
+    assert everything.dev == [("task_arithmetic", 30)] * 3 + [("ties", 30)] and everything.test == {"task_arithmetic": 60, "ties": 60}
+    # An earlier run on 10 search-dev problems: 20 are left a point, and test is pending until the grid is whole.
+    grown = lambda s: GridWork(dev=[(m, n - 10) for m, n in budget.all_baselines(s).dev], test=budget.all_baselines(s).test)  # noqa: E731
+    part = budget.estimate(c, sizes, t, experts_cached=CACHED, baselines_work=grown)["baselines"]
+    assert 0 < part < full
+    assert part == pytest.approx(full - 4 * (t.eval(30) - t.eval(20)))
+    done = lambda s: GridWork(dev=[(m, 0) for m, _ in budget.all_baselines(s).dev], test={})  # noqa: E731
+    assert budget.estimate(c, sizes, t, experts_cached=CACHED, baselines_work=done)["baselines"] == 0
+    # The plan gives the time the log saves to larger problem counts.
+    cached = budget.plan(c, t, dev_size=100, test_size=1000, experts_cached=CACHED, baselines_work=done)
+    assert cached.estimate["baselines"] == 0 and cached.scale > plan(60).scale

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from selfdev import budget
 from selfdev.archive import Archive
 from selfdev.candidates import CandidateQueue
 from selfdev.config import DiscoveryConfig
@@ -15,7 +16,8 @@ from selfdev.generator import directions
 from selfdev.generator.examples import EXAMPLES
 from selfdev.generator.prompt import ONE_SHOT
 from selfdev.generator.sampler import write_samples
-from selfdev.loop import discover
+from selfdev.loop import baselines_work, discover
+from selfdev.merging.baseline_results import GridWork
 from selfdev.run_dir import RunDir
 from test_archive_schema import as_schema_3
 
@@ -119,6 +121,12 @@ def test_two_iterations_with_dpo_then_test(tmp_path, tiny_model_dir, tiny_expert
     assert metrics["pairs"] > 1 and metrics["steps"] == 1 and metrics["train_seconds"] > 0
     assert not run.adapter(1).exists(), "no DPO after the last iteration"
     assert (run.baselines / "results.jsonl").is_file()
+    # The next run's plan reads the baselines' log: at these sizes nothing is left to evaluate; on a larger search-dev
+    # slice only its new problems, and the test point once the grid is whole again (the tuned point may change).
+    work, sizes = baselines_work(config, run.baselines, None), budget.requested_sizes(config, 1000)
+    assert work(sizes) == GridWork(dev=[("task_arithmetic", 0)], test={"task_arithmetic": 0})
+    grown = dataclasses.replace(sizes, slices=[2, 6])
+    assert work(grown) == GridWork(dev=[("task_arithmetic", 2)], test={"task_arithmetic": 3})
 
     # The run's best algorithms export straight from its archive.
     from selfdev.export import export_algorithms, load_top_candidates

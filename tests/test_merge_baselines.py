@@ -8,7 +8,8 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from selfdev.merging.baselines import BaselineRunner
+from selfdev.merging.baseline_results import GridWork
+from selfdev.merging.baselines import BaselineRunner, pending
 from selfdev.config import BaselinesConfig
 
 
@@ -100,6 +101,24 @@ def test_tuning_run_resumes_from_its_log(tmp_path, tiny_model_dir, tiny_expert_d
     assert rerun._backend is None
     assert len((out / "results.jsonl").read_text().splitlines()) == 7
     assert sum("(cached)" in line for line in lines) == 7
+    assert pending(c) == GridWork(dev=[("seed", 0), ("task_arithmetic", 0), ("task_arithmetic", 0), ("model_stock", 0)],
+                                  test={"seed": 0, "task_arithmetic": 0, "model_stock": 0})
+
+    # One more dev problem (a second make run whose plan grew the slice): only that problem is evaluated per point,
+    # and a method's test point is pending until its dev grid is whole (the tuned point may change).
+    more = c.model_copy(update={"dev_limit": 3})
+    assert pending(more) == GridWork(dev=[("seed", 1), ("task_arithmetic", 1), ("task_arithmetic", 1), ("model_stock", 1)],
+                                     test={"seed": 1, "task_arithmetic": 1, "model_stock": 1})
+    lines.clear()
+    grown = BaselineRunner(more, log=lines.append, progress=False).run()
+    assert sum("2 of 3 problems cached" in line for line in lines) == 4
+    assert all(r["n"] == 3 for r in grown["grid"] if r["split"] == "dev")
+    log_rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["n"] for r in log_rows[7:11]] == [1, 1, 1, 1]  # the new problem alone
+    assert sum(pending(more).test.values()) == 0 and all(n == 0 for _, n in pending(more).dev)
+    # A slice within what is known: every point is read back on exactly its problems, no model is loaded.
+    fewer = BaselineRunner(c.model_copy(update={"dev_limit": 1}), log=lines.append, progress=False)
+    assert all(r["n"] == 1 for r in fewer.run()["grid"] if r["split"] == "dev") and fewer._backend is None
 
 
 def test_cli_reports_config_errors_in_one_line(tmp_path):

@@ -1,9 +1,16 @@
-"""One evaluated baseline grid point, and the append-only log that makes reruns resume."""
+"""One evaluated baseline grid point, and the append-only log that makes reruns resume.
+
+The log keeps every problem's outcome. A point is reused problem by problem: a run that asks for more problems
+than an earlier one (a second `make run` whose plan grew the search-dev slice) evaluates only the new ones, and
+one that asks for fewer evaluates nothing.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +45,64 @@ class ResultLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self, context: str) -> dict[str, BaselineResult]:
+    def load(self, context: str) -> dict[str, list[BaselineResult]]:
+        """Every row of `context`, per point key, in the order they were written."""
         if not self.path.is_file():
             return {}
-        found = {}
+        found: dict[str, list[BaselineResult]] = {}
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
                 row = BaselineResult(**json.loads(line))
             except (json.JSONDecodeError, TypeError):
                 continue  # a line cut short by a crash
             if row.context == context and row.outcomes is not None:
-                found[row.key] = row
+                found.setdefault(row.key, []).append(row)
         return found
 
     def append(self, row: BaselineResult) -> None:
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(asdict(row)) + "\n")
+
+
+def known_outcomes(rows: Sequence[BaselineResult]) -> dict[str, int]:
+    """Problem id -> the index of the last row of one point that evaluated it."""
+    return {pid: i for i, row in enumerate(rows) for pid in row.evaluation.ids}
+
+
+def over(rows: Sequence[BaselineResult], ids: Sequence[str]) -> BaselineResult:
+    """One point's result on exactly the problems `ids`, all of which `rows` evaluated (a later row wins a problem
+    evaluated twice). Its seconds are each row's seconds in proportion to the problems taken from it."""
+    known = known_outcomes(rows)
+    outcomes = {pid: ok for row in rows for pid, ok in zip(row.evaluation.ids, row.evaluation.correct)}
+    evaluation = Evaluation.of(ids, (outcomes[pid] for pid in ids))
+    taken = [0] * len(rows)
+    for pid in ids:
+        taken[known[pid]] += 1
+    last = rows[-1]
+    return replace(
+        last,
+        accuracy=evaluation.accuracy,
+        correct=evaluation.k,
+        n=evaluation.n,
+        eval_seconds=sum(row.eval_seconds * k / row.n for row, k in zip(rows, taken)),
+        merge_seconds=max(row.merge_seconds for row, k in zip(rows, taken) if k),
+        outcomes=evaluation.to_json(),
+    )
+
+
+@dataclass(frozen=True)
+class GridWork:
+    """The problems a baselines run still has to evaluate, the rest being in its log: what the budget plans for."""
+
+    dev: list[tuple[str, int]]  # (method, problems to evaluate) per grid point
+    test: dict[str, int]  # method -> problems to evaluate for its tuned point
+
+    @classmethod
+    def everything(cls, methods: dict, dev: int, test: int) -> "GridWork":
+        """Nothing in the log: every point of `methods` (method -> parameter -> values) on `dev` problems, and each
+        method's tuned point on `test`."""
+        points = [(m, math.prod(len(v) for v in grid.values()) if grid else 1) for m, grid in methods.items()]
+        return cls(dev=[(m, dev) for m, count in points for _ in range(count)], test={m: test for m in methods})
 
 
 def best_per_method(rows: list[BaselineResult]) -> dict[str, BaselineResult]:
