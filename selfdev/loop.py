@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Callable
 
 from evals.data import resolve_data_dir
+from evals.errors import EvalsError
 from evals.tasks import Example, get_task
 from sandbox import SandboxWorker, TaskVectorSet, choose_probe_tensors
 from seeds import resolve_model
+from seeds.errors import SeedError
 from seeds.task_vectors import TaskVectors
 from selfdev import budget, scores, throughput
 from selfdev.archive import Archive
@@ -356,20 +358,27 @@ def baselines_config(config: DiscoveryConfig, seed: str, experts: list[str], dat
     )
 
 
-def baselines_work(config: DiscoveryConfig, output: Path, data_dir: Path | None) -> budget.BaselinesWork:
+def baselines_work(config: DiscoveryConfig, output: Path, data_dir: Path | None, log: Log = print) -> budget.BaselinesWork:
     """What the baselines stage of `config` at given sizes would still evaluate, from the log in `output`: the
-    plan costs only that. Everything where the experts are not built yet (their folders are not known)."""
+    plan costs only that. Everything where there is no log, or the experts are not built yet (their folders are not
+    known), or the log cannot be read against them: the plan is an estimate and errs on the costly side."""
     from selfdev.merging.baselines import pending
 
     seed, known = str(resolve_model(config.seed)), {}
 
     def work(sizes: budget.Sizes) -> GridWork:
-        experts = throughput.expert_folders(config, sizes.debate_overrides)
-        if experts is None or not sizes.baselines or not (output / "results.jsonl").is_file():
+        if not sizes.baselines or not (output / "results.jsonl").is_file():
             return budget.all_baselines(sizes)
-        key = json.dumps([sizes.slices[-1], sizes.test, sizes.baselines, experts], sort_keys=True)
+        key = json.dumps([sizes.slices[-1], sizes.test, sizes.baselines, sizes.debate_overrides], sort_keys=True)
         if key not in known:  # the plan's bisection asks for the same sizes many times
-            known[key] = pending(baselines_config(budget.sized(config, sizes), seed, experts, data_dir, output))
+            try:
+                experts = throughput.expert_folders(config, sizes.debate_overrides)
+                known[key] = budget.all_baselines(sizes) if experts is None else pending(
+                    baselines_config(budget.sized(config, sizes), seed, experts, data_dir, output)
+                )
+            except (SeedError, EvalsError, UserError, OSError, ValueError, TypeError, KeyError) as e:
+                log(f"budget: the baselines' log in {output} is not used for the plan ({type(e).__name__}: {e})")
+                known[key] = budget.all_baselines(sizes)
         return known[key]
 
     return work
@@ -419,7 +428,10 @@ def _keep_to_budget(
         plan = budget.plan(
             config, measured, dev_size=sizes["dev"], test_size=sizes["test"],
             experts_cached=partial(throughput.experts_cached, config),
-            baselines_work=baselines_work(config, run.baselines, resolve_data_dir(config.data_dir) or data_dir),
+            # The data folder as the run's own stages resolve it (Discovery.data_dir), so both read the same problems.
+            baselines_work=baselines_work(
+                config, run.baselines, resolve_data_dir(config.data_dir) if config.data_dir else data_dir, log
+            ),
         )
         plan.started_at = started
         plan.save(run.plan)

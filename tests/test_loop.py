@@ -127,6 +127,11 @@ def test_two_iterations_with_dpo_then_test(tmp_path, tiny_model_dir, tiny_expert
     assert work(sizes) == GridWork(dev=[("task_arithmetic", 0)], test={"task_arithmetic": 0})
     grown = dataclasses.replace(sizes, slices=[2, 6])
     assert work(grown) == GridWork(dev=[("task_arithmetic", 2)], test={"task_arithmetic": 3})
+    # A log that cannot be read against the experts (a folder deleted since) is left out of the plan, with a line.
+    gone = config.model_copy(update={"experts": config.experts.model_copy(update={"models": [str(tmp_path / "gone")] * 3})})
+    said = []
+    assert baselines_work(gone, run.baselines, None, said.append)(sizes) == budget.all_baselines(sizes)
+    assert said and "is not used for the plan" in said[0]
 
     # The run's best algorithms export straight from its archive.
     from selfdev.export import export_algorithms, load_top_candidates

@@ -8,9 +8,10 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from selfdev.merging.baseline_results import GridWork
+from selfdev.merging.baseline_results import BaselineResult, GridWork, ResultLog, over
 from selfdev.merging.baselines import BaselineRunner, pending
 from selfdev.config import BaselinesConfig
+from selfdev.scores import Evaluation
 
 
 def config(**overrides) -> dict:
@@ -131,3 +132,23 @@ def test_cli_reports_config_errors_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["baselines", "--config", str(bad)])
     assert result.exit_code == 1
     assert result.output.strip() == f"error: {bad}: methods: ties has no parameter 'wieght'; it takes density, int8_mask, lambda, normalize, rescale, weight"
+
+
+def test_a_points_rows_combine_on_exactly_the_problems_asked(tmp_path):
+    def row(ids, correct, seconds):
+        e = Evaluation.of(ids, correct)
+        return BaselineResult("k", "c", "ties", {}, "dev", e.accuracy, e.k, e.n, seconds, 1.0, e.to_json())
+
+    first, second = row(["a", "b"], [True, False], 10.0), row(["b", "c"], [True, True], 4.0)
+    combined = over([first, second], ["c", "a", "b"])
+    # The later row wins a problem evaluated twice; each row's seconds count for the problems taken from it.
+    assert combined.evaluation == Evaluation.of(["c", "a", "b"], [True, True, True])
+    assert (combined.n, combined.correct) == (3, 3) and combined.eval_seconds == pytest.approx(5.0 + 4.0)
+    assert over([first, second], ["a"]).eval_seconds == pytest.approx(5.0)
+    # A line cut short by a crash neither breaks the log nor swallows the next row.
+    log = ResultLog(tmp_path / "results.jsonl")
+    log.append(first)
+    with log.path.open("a") as f:
+        f.write('{"key": "k", "cont')
+    log.append(second)
+    assert [r.evaluation.ids for r in log.load("c")["k"]] == [("a", "b"), ("b", "c")]

@@ -60,8 +60,10 @@ class ResultLog:
         return found
 
     def append(self, row: BaselineResult) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(asdict(row)) + "\n")
+        # A line cut short by a crash would swallow the next row; it starts a line of its own instead.
+        with self.path.open("a+b") as f:
+            cut = f.tell() > 0 and (f.seek(-1, 2), f.read(1))[1] != b"\n"
+            f.write((("\n" if cut else "") + json.dumps(asdict(row)) + "\n").encode("utf-8"))
 
 
 def known_outcomes(rows: Sequence[BaselineResult]) -> dict[str, int]:
