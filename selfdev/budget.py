@@ -288,7 +288,7 @@ def _cascade(slices: list[int], t: Throughput) -> float:
 
 
 def _points(baselines: dict) -> int:
-    return sum(math.prod(len(v) for v in grid.values()) if grid else 1 for grid in baselines.values())
+    return len(GridWork.everything(baselines, 0, 0).dev)
 
 
 def _baselines(work: GridWork, t: Throughput) -> float:

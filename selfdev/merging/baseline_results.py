@@ -74,15 +74,11 @@ def known_outcomes(rows: Sequence[BaselineResult]) -> dict[str, int]:
 def over(rows: Sequence[BaselineResult], ids: Sequence[str]) -> BaselineResult:
     """One point's result on exactly the problems `ids`, all of which `rows` evaluated (a later row wins a problem
     evaluated twice). Its seconds are each row's seconds in proportion to the problems taken from it."""
-    known = known_outcomes(rows)
-    outcomes = {pid: ok for row in rows for pid, ok in zip(row.evaluation.ids, row.evaluation.correct)}
-    evaluation = Evaluation.of(ids, (outcomes[pid] for pid in ids))
-    taken = [0] * len(rows)
-    for pid in ids:
-        taken[known[pid]] += 1
-    last = rows[-1]
+    latest = {pid: (i, ok) for i, row in enumerate(rows) for pid, ok in zip(row.evaluation.ids, row.evaluation.correct)}
+    evaluation = Evaluation.of(ids, (latest[pid][1] for pid in ids))
+    taken = [sum(latest[pid][0] == i for pid in ids) for i in range(len(rows))]
     return replace(
-        last,
+        rows[-1],
         accuracy=evaluation.accuracy,
         correct=evaluation.k,
         n=evaluation.n,
